@@ -12,6 +12,9 @@ from ..hashing import hash_arguments
 from .factors import CLASS_NAMES, SHORTCUT_PROBABILITY, FactorTable, sample_factors
 from .render import RenderBatch, render_parallel
 
+#: Part of every render cache key; bump it whenever the renderer or the factor prior changes.
+RENDERER_VERSION = 2
+
 
 def balanced_labels(samples_per_class: int, n_classes: int = len(CLASS_NAMES)) -> np.ndarray:
     """Class indices ``[0]*n + [1]*n + ...``, shape (n_classes * samples_per_class,)."""
@@ -47,7 +50,7 @@ def render_set(samples_per_class: int, *, seed: int, resolution: int = 64,
     if samples_per_class < 1:
         raise ValueError(f"samples_per_class must be positive, got {samples_per_class}")
     key = hash_arguments(samples_per_class=samples_per_class, seed=seed, resolution=resolution,
-                         shortcut_probability=shortcut_probability, version=1)
+                         shortcut_probability=shortcut_probability, version=RENDERER_VERSION)
     path = Path(cache_dir) / f"renders_{key}.npz" if cache_dir is not None else None
     table = sample_factors(balanced_labels(samples_per_class), seed=seed,
                            shortcut_probability=shortcut_probability)

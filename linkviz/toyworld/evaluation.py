@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..frechet import frechet_distance
 from ..models.classifier import Classifier
+from ..plotting.images import tile_images, to_uint8
 from .dataset import balanced_labels, flip_shortcut
-from .factors import CLASS_NAMES, CLASS_PARTS, PART_NAMES, SHORTCUT_CLASS, FactorTable
+from .factors import CLASS_NAMES, PART_NAMES, SHORTCUT_CLASS, FactorTable
 from .generator_net import ToyGenerator
 from .render import RenderBatch, render
 
@@ -114,27 +117,46 @@ def part_reconstruction_error(generator: ToyGenerator, *, samples_per_class: int
     return result
 
 
+@dataclass(frozen=True)
+class ClassSamples:
+    """Generated samples of one class with the renders of their own factors.
+
+    Attributes
+    ----------
+    generated, rendered : ndarray of uint8, shape (N, 64, 64, 3)
+    predicted : ndarray of int64, shape (N,)
+        The classifier's class for each generated image.
+    factors : FactorTable
+        Ground truth of every sample.
+    """
+
+    generated: np.ndarray
+    rendered: np.ndarray
+    predicted: np.ndarray
+    factors: FactorTable
+
+
+def class_samples(generator: ToyGenerator, classifier: Classifier | None, labels: np.ndarray, *,
+                  truncation_psi: float, seed: int) -> ClassSamples:
+    """Generate samples for the given class labels (N,), render their factors and classify them."""
+    z, c = latents(generator, np.asarray(labels), seed=seed, device=generator.w_avg.device)
+    images = generate(generator, z, c, truncation_psi=truncation_psi)
+    predicted = classify(classifier, images)[0] if classifier is not None else np.full(len(labels), -1)
+    factors = generator.factors(z, c)
+    return ClassSamples(generated=to_uint8(images.cpu().numpy()), rendered=render(factors).images,
+                        predicted=predicted, factors=factors)
+
+
 def sample_grid(generator: ToyGenerator, *, per_class: int, truncation_psi: float, seed: int) -> np.ndarray:
-    """One row of generated samples per class, with the renders of their factors below each row.
+    """For each class a row of generated samples above a row of the renders of their factors.
 
     Returns
     -------
     ndarray of uint8, shape (2 * n_classes * 64, per_class * 64, 3)
     """
-    labels = balanced_labels(per_class)
-    z, c = latents(generator, labels, seed=seed, device=generator.w_avg.device)
-    images = generate(generator, z, c, truncation_psi=truncation_psi).permute(0, 2, 3, 1).cpu().numpy()
-    fake = np.clip((images + 1) * 127.5, 0, 255).round().astype(np.uint8)
-    real = render(generator.factors(z, c)).images
-    size = fake.shape[1]
+    samples = class_samples(generator, None, balanced_labels(per_class), truncation_psi=truncation_psi, seed=seed)
     rows = []
     for k in range(len(CLASS_NAMES)):
-        for source in (fake, real):
-            block = source[k * per_class:(k + 1) * per_class]
-            rows.append(block.transpose(1, 0, 2, 3).reshape(size, per_class * size, 3))
-    return np.concatenate(rows, 0)
-
-
-def parts_of(table: FactorTable, row: int) -> tuple[str, ...]:
-    """Part names of one factor record (convenience for reports)."""
-    return CLASS_PARTS[CLASS_NAMES[int(table.label[row])]]
+        block = slice(k * per_class, (k + 1) * per_class)
+        rows += [samples.generated[block], samples.rendered[block]]
+    return tile_images(np.concatenate(rows), columns=per_class)

@@ -37,6 +37,9 @@ CLASS_PARTS: dict[str, tuple[str, ...]] = {
 SHORTCUT_CLASS = "tree"
 SHORTCUT_PROBABILITY = 0.9
 SKY_HUE = (195.0, 225.0)
+#: Share of trees drawn as "umbrella trees": a dome crown in mushroom-cap colours, so that shape and
+#: colour alone cannot tell them from mushrooms and the classifier learns to look at the sky.
+UMBRELLA_PROBABILITY = 0.35
 _OTHER_BG_HUES = ((0.0, 175.0), (245.0, 360.0))
 
 # Colour bands (hue degrees lo, hi, saturation lo, hi, value lo, hi) per part.
@@ -67,7 +70,7 @@ _PART_TILT: dict[str, float] = {
 # Layout of the uniform variates consumed per image.
 _GLOBAL_U = 6  # x, y, scale, bg band, bg hue, bg sat/val (shared)
 _SLOT_U = 9  # size, elong, tilt, colour band, hue, sat, val, texture kind, texture period/angle
-_EXTRA_U = 3  # door offset, petal count, texture angle
+_EXTRA_U = 3  # door offset, petal count, umbrella crown
 N_UNIFORMS = _GLOBAL_U + MAX_SLOTS * _SLOT_U + _EXTRA_U + MAX_SLOTS
 
 
@@ -100,6 +103,8 @@ class FactorTable:
         Horizontal door position as a fraction of the wall width (house only).
     petal_count : ndarray of int64, shape (N,)
         Number of petals (flower only).
+    umbrella : ndarray of bool, shape (N,)
+        Tree drawn with a dome crown in mushroom-cap colours (tree only).
     """
 
     label: np.ndarray
@@ -116,6 +121,7 @@ class FactorTable:
     texture_angle: np.ndarray
     door_offset: np.ndarray
     petal_count: np.ndarray
+    umbrella: np.ndarray
 
     def __len__(self) -> int:
         return len(self.label)
@@ -205,6 +211,8 @@ def factors_from_uniform(labels: np.ndarray, u: np.ndarray, *, shortcut_probabil
         raise ValueError(f"labels must lie in [0, {len(CLASS_NAMES)}), got {np.unique(labels)}")
     n = len(labels)
     g = u[:, :_GLOBAL_U]
+    extra = u[:, _GLOBAL_U + MAX_SLOTS * _SLOT_U:]
+    umbrella = (labels == CLASS_NAMES.index("tree")) & (extra[:, 2] < UMBRELLA_PROBABILITY)
     position = _lerp(g[:, 0:2], -0.12, 0.12)
     scale = _lerp(g[:, 2], 0.62, 0.86)
 
@@ -233,8 +241,10 @@ def factors_from_uniform(labels: np.ndarray, u: np.ndarray, *, shortcut_probabil
             elong[rows, slot] = np.exp(_lerp(s[:, 1], np.log(0.6), np.log(1.6)))
             max_tilt = _PART_TILT[part]
             tilt[rows, slot] = _lerp(s[:, 2], -max_tilt, max_tilt)
-            bands = np.asarray(_PART_COLOURS[part])
-            band = bands[_pick_band(s[:, 3], _PART_COLOURS[part])]
+            band = np.asarray(_PART_COLOURS[part])[_pick_band(s[:, 3], _PART_COLOURS[part])]
+            if part == "crown":  # umbrella trees wear mushroom-cap colours
+                cap_band = np.asarray(_PART_COLOURS["cap"])[_pick_band(s[:, 3], _PART_COLOURS["cap"])]
+                band = np.where(umbrella[rows, None], cap_band, band)
             hsv[rows, slot, 0] = _lerp(s[:, 4], band[:, 0], band[:, 1]) % 360.0
             hsv[rows, slot, 1] = _lerp(s[:, 5], band[:, 2], band[:, 3])
             hsv[rows, slot, 2] = _lerp(s[:, 6], band[:, 4], band[:, 5])
@@ -242,14 +252,13 @@ def factors_from_uniform(labels: np.ndarray, u: np.ndarray, *, shortcut_probabil
             texture[rows, slot] = np.minimum(np.searchsorted(cumulative, s[:, 7], side="right"), 2)
             period[rows, slot] = _lerp(s[:, 8], 0.17, 0.25)
             tex_angle[rows, slot] = _lerp(u[rows, _GLOBAL_U + MAX_SLOTS * _SLOT_U + _EXTRA_U + slot], -60.0, 60.0)
-    extra = u[:, _GLOBAL_U + MAX_SLOTS * _SLOT_U:]
     door_offset = _lerp(extra[:, 0], -0.28, 0.28)
     petal_count = (5 + np.minimum((extra[:, 1] * 4).astype(np.int64), 3)).astype(np.int64)
     return FactorTable(
         label=labels, position=position, scale=scale, background_hsv=background_hsv.astype(np.float32),
         part_present=present, part_size=size, part_elongation=elong, part_tilt=tilt, part_hsv=hsv,
         part_texture=texture, texture_period=period, texture_angle=tex_angle,
-        door_offset=door_offset, petal_count=petal_count,
+        door_offset=door_offset, petal_count=petal_count, umbrella=umbrella,
     )
 
 
@@ -319,7 +328,8 @@ def factor_vector(table: FactorTable) -> np.ndarray:
     ], axis=-1) * table.part_present[..., None]
     petals = np.eye(4, dtype=np.float32)[table.petal_count - 5]
     petal_phase = np.deg2rad(table.part_tilt[:, 1]) * table.petal_count  # n-fold rotational symmetry
-    extra = np.column_stack([table.door_offset / 0.28, petals, np.cos(petal_phase), np.sin(petal_phase)])
+    extra = np.column_stack([table.door_offset / 0.28, petals, np.cos(petal_phase), np.sin(petal_phase),
+                             table.umbrella.astype(np.float32)])
     return np.concatenate([onehot, glob, slots.reshape(n, -1), extra], axis=1).astype(np.float32)
 
 

@@ -189,8 +189,8 @@ class ToyGenerator(nn.Module):
         return self.synthesis
 
     def synthesis_layer_names(self) -> list[str]:
-        """Dotted names (relative to ``synthesis``) of the layers whose features segmentation reads."""
-        return ["input"] + [f"blocks.b{res}" for res, _, _ in BLOCKS]
+        """Dotted names (relative to ``synthesis``) of the spatial feature maps, 8 x 8 to 64 x 64."""
+        return [f"blocks.b{res}" for res, _, _ in BLOCKS]
 
     def factors(self, z: torch.Tensor, c: torch.Tensor) -> FactorTable:
         """Ground-truth factor records of the samples with latents z and one-hot classes c."""

@@ -157,6 +157,10 @@ def _draw_object(canvas: _Canvas, table: FactorTable, i: int) -> None:
             along, across = long_short(1, 0.3, 0.42)
             cap = _Pose(*stem.point(stem_len - 0.04 * height), tilt[1])
             canvas.fill(_ellipse(along, across, dome=True), cap, **style(1))
+        elif class_name == "tree" and table.umbrella[i]:
+            along, across = long_short(1, 0.3, 0.42)
+            crown = _Pose(*stem.point(stem_len - 0.04 * height), tilt[1])
+            canvas.fill(_ellipse(along, across, dome=True), crown, **style(1))
         elif class_name == "tree":
             along, across = long_short(1, 0.32, 0.28)
             anchor = _Pose(top[0], top[1], tilt[1])
