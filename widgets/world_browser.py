@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import html
 
 import ipywidgets as ipw
@@ -62,3 +63,10 @@ class WorldBrowser(ipw.VBox):
         self.summary.value = (f"<b>{agree}/{self.n_samples}</b> generated <i>{html.escape(self.class_picker.value)}"
                               f"</i> samples classified as their class; top: generated, bottom: renders of the "
                               f"same factors. Classifier says: {html.escape(', '.join(verdicts))}")
+
+    def _repr_mimebundle_(self, **kwargs) -> dict:
+        """The live widget plus a static snapshot, so an executed, exported notebook still shows the samples."""
+        bundle = dict(super()._repr_mimebundle_(**kwargs) or {})
+        encoded = base64.b64encode(self.image.value).decode("ascii")
+        bundle["text/html"] = f'<img src="data:image/png;base64,{encoded}"/><div>{self.summary.value}</div>'
+        return bundle

@@ -49,3 +49,11 @@ def test_zero_truncation_collapses_samples_to_the_class_average(world):
     assert np.array_equal(generated[0], generated[1]) and np.array_equal(generated[1], generated[2])
     # the ground-truth renders still differ: truncation changes w, not the factor records
     assert not np.array_equal(browser.samples.rendered[0], browser.samples.rendered[1])
+
+
+def test_static_snapshot_for_exported_notebooks(world):
+    browser = WorldBrowser(world, n_samples=2)
+    bundle = browser._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert bundle["text/html"].startswith("<img src=\"data:image/png;base64,")
+    assert "classified" in bundle["text/html"]

@@ -1,0 +1,308 @@
+"""Counterfactuals in R: the shift of the penultimate activations that turns a generated image into the target class.
+
+For activations ``r`` of an image of class ``origin``, a shift ``s`` is optimised so that the counterfactual
+``r' = relu(r - s)`` is classified as ``target`` while its linked latent stays close in direction to that of ``r``:
+
+    loss = -logit_target(r') + 0.6 * logit_origin(r') - 10 * cos(A r + b, A r' + b)
+
+minimised by plain gradient descent (lr 0.5). After each step the counterfactual is linked, rendered and the
+*image* is classified; an example stops once its image is the target class. Unlike the Linking in Style
+reference, the ReLU is part of the loss as well as of the evaluation, so the optimised and the rendered
+counterfactual are the same point. The loss is summed over examples, each of which depends only on its own row of
+``s``, so examples are optimised independently in one batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from linkviz.linking.link import LinearLink
+from linkviz.models.classifier import Classifier
+from linkviz.models.generator import Generator
+
+__all__ = ["CounterfactualResult", "counterfactual_loss", "find_counterfactuals"]
+
+
+def check_activations(r: Tensor | np.ndarray, link: LinearLink, device: torch.device | str) -> Tensor:
+    """``r`` as float32 [N, D] on ``device``; ValueError for a wrong shape or NaN/inf (with their count)."""
+    r = torch.as_tensor(r).detach().to(device=device, dtype=torch.float32)
+    if r.ndim != 2 or r.shape[0] == 0 or r.shape[1] != link.r_dim:
+        raise ValueError(f"r must have shape [N >= 1, D={link.r_dim}]; got {list(r.shape)}")
+    n_bad = int((~torch.isfinite(r)).sum())
+    if n_bad:
+        raise ValueError(f"r holds {n_bad} NaN or infinite values out of {r.numel()}")
+    return r
+
+
+def _class_indices(classes: int | Sequence[int] | Tensor | np.ndarray, *, n_examples: int, n_classes: int,
+                   name: str) -> Tensor:
+    """Class indices as a long tensor [N] (a scalar is repeated); IndexError if outside ``[0, K)``."""
+    classes = torch.as_tensor(classes)
+    if classes.is_floating_point() or classes.is_complex() or classes.dtype == torch.bool:
+        raise TypeError(f"{name} must be integer class indices; got dtype {classes.dtype}")
+    if classes.ndim == 0:
+        classes = classes.expand(n_examples)
+    if tuple(classes.shape) != (n_examples,):
+        raise ValueError(f"{name} must be an int or have shape [N={n_examples}]; got {list(classes.shape)}")
+    bad = sorted({int(c) for c in classes if not 0 <= int(c) < n_classes})
+    if bad:
+        raise IndexError(f"{name} classes {bad} out of range for a classifier with K={n_classes} classes "
+                         f"(valid: 0..{n_classes - 1})")
+    return classes.long().cpu()
+
+
+def render_and_classify(
+    link: LinearLink,
+    generator: Generator,
+    classifier: Classifier,
+    r: Tensor,
+    *,
+    batch_size: int = 64,
+    keep_images: bool = False,
+) -> tuple[Tensor, Tensor | None]:
+    """Link ``r [M, D]``, render (w tiled to all ``num_ws``) and classify the images, in batches.
+
+    Returns
+    -------
+    logits : Tensor, shape [M, K]
+        On the CPU.
+    images : Tensor, shape [M, 3, H, W], or None
+        Float images in ``[-1, 1]`` on the CPU, if ``keep_images``.
+    """
+    logits, images = [], []
+    with torch.no_grad():
+        for start in range(0, r.shape[0], batch_size):
+            w = link.to_w(r[start:start + batch_size])
+            batch = generator.synthesis(w[:, None, :].expand(-1, generator.num_ws, -1))
+            logits.append(classifier.forward_generated(batch)[0].float().cpu())
+            if keep_images:
+                images.append(batch.float().cpu())
+    return torch.cat(logits), torch.cat(images) if keep_images else None
+
+
+def counterfactual_loss(
+    link: LinearLink,
+    classifier: Classifier,
+    r: Tensor,
+    shift: Tensor,
+    *,
+    origin: Tensor,
+    target: Tensor,
+    logit_origin_weight: float = 0.6,
+    cosine_weight: float = 10.0,
+) -> Tensor:
+    """Per-example counterfactual loss at ``r' = relu(r - shift)``.
+
+    ``-logit_target(r') + logit_origin_weight * logit_origin(r') - cosine_weight * cos(A r + b, A r' + b)``.
+
+    Parameters
+    ----------
+    link : LinearLink
+        The link ``w = A r + b``.
+    classifier : Classifier
+        Its ``spec.head_layer`` maps r to logits.
+    r, shift : Tensor, shape [N, D]
+        Activations and shifts; differentiable in both.
+    origin, target : Tensor of int, shape [N]
+        Class indices.
+    logit_origin_weight, cosine_weight : float
+        Weights of the origin logit and of the cosine similarity of the linked latents.
+
+    Returns
+    -------
+    Tensor, shape [N]
+    """
+    r_shifted = torch.relu(r - shift)
+    logits = classifier.logits_from_penultimate(r_shifted, grad=True).to(r.device)
+    rows = torch.arange(r.shape[0], device=r.device)
+    cosine = F.cosine_similarity(link.to_w(r), link.to_w(r_shifted), dim=1)
+    return (-logits[rows, target.to(r.device)] + logit_origin_weight * logits[rows, origin.to(r.device)]
+            - cosine_weight * cosine)
+
+
+@dataclass(frozen=True, eq=False)
+class CounterfactualResult:
+    """Outcome of :func:`find_counterfactuals` for N examples.
+
+    Attributes
+    ----------
+    shift : ndarray of float32, shape (N, D)
+        The shift ``s`` (frozen at the step an example succeeded).
+    r_counterfactual : ndarray of float32, shape (N, D)
+        ``relu(r - s)``.
+    success : ndarray of bool, shape (N,)
+        Whether the rendered counterfactual was classified as the target.
+    steps : ndarray of int, shape (N,)
+        Gradient steps taken: the step of success, or ``max_steps`` for failures.
+    predicted : ndarray of int, shape (N,)
+        Class of the last rendered counterfactual.
+    target_probability : ndarray of float32, shape (N,)
+        Softmax probability of the target class for the last rendered counterfactual.
+    origin, target : ndarray of int, shape (N,)
+        The class pairs.
+    class_names : tuple of str
+        The classifier's class names.
+    """
+
+    shift: np.ndarray
+    r_counterfactual: np.ndarray
+    success: np.ndarray
+    steps: np.ndarray
+    predicted: np.ndarray
+    target_probability: np.ndarray
+    origin: np.ndarray
+    target: np.ndarray
+    class_names: tuple[str, ...] = ()
+
+    @property
+    def s(self) -> np.ndarray:
+        """Alias of :attr:`shift`, shape (N, D)."""
+        return self.shift
+
+    @property
+    def success_rate(self) -> float:
+        """Fraction of examples that reached the target class."""
+        return float(self.success.mean())
+
+    @property
+    def median_steps(self) -> float:
+        """Median number of steps over successful examples (NaN if none succeeded)."""
+        return float(np.median(self.steps[self.success])) if self.success.any() else float("nan")
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per example: ``example, origin, target, success, steps, predicted, target_probability``,
+        plus ``origin_name, target_name, predicted_name`` when class names are known."""
+        frame = pd.DataFrame({
+            "example": np.arange(len(self.success)), "origin": self.origin, "target": self.target,
+            "success": self.success, "steps": self.steps, "predicted": self.predicted,
+            "target_probability": self.target_probability,
+        })
+        if self.class_names:
+            names = np.asarray(self.class_names, dtype=object)
+            for column in ("origin", "target", "predicted"):
+                frame[f"{column}_name"] = names[frame[column].to_numpy()]
+        return frame
+
+
+def find_counterfactuals(
+    link: LinearLink,
+    generator: Generator,
+    classifier: Classifier,
+    r: Tensor | np.ndarray,
+    *,
+    origin: int | Sequence[int] | Tensor,
+    target: int | Sequence[int] | Tensor,
+    lr: float = 0.5,
+    max_steps: int = 2000,
+    logit_origin_weight: float = 0.6,
+    cosine_weight: float = 10.0,
+    seed: int = 0,
+    initial_shift: Tensor | np.ndarray | None = None,
+    check_every: int = 1,
+    batch_size: int = 64,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+) -> CounterfactualResult:
+    """Optimise shifts of r that turn the rendered images into the target class, for a batch of examples.
+
+    Parameters
+    ----------
+    link : LinearLink
+        The link ``w = A r + b``.
+    generator : Generator
+        Renders linked latents (tiled to all ``num_ws``); must live on ``device``.
+    classifier : Classifier
+        Classifies the rendered images; ``spec.head_layer`` must map r to logits.
+    r : Tensor or ndarray, shape [N, D]
+        Activations of the original images.
+    origin, target : int or sequence of int or Tensor of shape [N]
+        Class of each original and the class to reach (one int applies to every example).
+    lr : float
+        Gradient-descent step size.
+    max_steps : int
+        Steps before an example counts as a failure.
+    logit_origin_weight, cosine_weight : float
+        Loss weights (see :func:`counterfactual_loss`).
+    seed : int
+        Seed of the initial shift, uniform in ``[0, 1)`` (drawn on the CPU, so identical on every device).
+    initial_shift : Tensor or ndarray, shape [N, D], optional
+        Start from this shift instead.
+    check_every : int
+        Render and classify every this many steps (1 = after every step, as the reference); recorded step
+        counts are then multiples of it.
+    batch_size : int
+        Images per generator and classifier pass.
+    device : torch.device or str
+        Where the optimisation runs.
+    progress : bool
+        Show a progress bar over steps.
+
+    Returns
+    -------
+    CounterfactualResult
+
+    Raises
+    ------
+    ValueError
+        If ``r`` is not [N, D] or holds NaN/inf, if any target equals its origin, or for bad options.
+    IndexError
+        If a class index is out of range.
+    """
+    r = check_activations(r, link, device)
+    n_examples, n_classes = r.shape[0], len(classifier.spec.class_names)
+    origin = _class_indices(origin, n_examples=n_examples, n_classes=n_classes, name="origin")
+    target = _class_indices(target, n_examples=n_examples, n_classes=n_classes, name="target")
+    same = torch.nonzero(origin == target).flatten().tolist()
+    if same:
+        raise ValueError(f"target equals origin for examples {same}; a counterfactual needs another class")
+    if max_steps < 1 or check_every < 1 or batch_size < 1:
+        raise ValueError(f"max_steps, check_every and batch_size must be positive; got {max_steps}, "
+                         f"{check_every}, {batch_size}")
+    if initial_shift is None:
+        shift = torch.rand(r.shape, generator=torch.Generator().manual_seed(seed)).to(device)
+    else:
+        shift = check_activations(initial_shift, link, device).clone()
+        if shift.shape != r.shape:
+            raise ValueError(f"initial_shift must have the shape of r {list(r.shape)}; got {list(shift.shape)}")
+
+    active = torch.ones(n_examples, dtype=torch.bool)
+    success = torch.zeros(n_examples, dtype=torch.bool)
+    steps = torch.full((n_examples,), max_steps, dtype=torch.long)
+    predicted = torch.full((n_examples,), -1, dtype=torch.long)
+    target_probability = torch.zeros(n_examples)
+    with tqdm(total=max_steps, desc="counterfactuals", unit="step", disable=not progress) as bar:
+        for step in range(1, max_steps + 1):
+            rows = torch.nonzero(active).flatten()
+            rows_device = rows.to(device)
+            s = shift[rows_device].requires_grad_(True)
+            loss = counterfactual_loss(link, classifier, r[rows_device], s, origin=origin[rows],
+                                       target=target[rows], logit_origin_weight=logit_origin_weight,
+                                       cosine_weight=cosine_weight).sum()
+            (gradient,) = torch.autograd.grad(loss, s)
+            shift[rows_device] = (s - lr * gradient).detach()
+            if step % check_every == 0 or step == max_steps:
+                logits, _ = render_and_classify(link, generator, classifier,
+                                                torch.relu(r[rows_device] - shift[rows_device]),
+                                                batch_size=batch_size)
+                predicted[rows] = logits.argmax(dim=1)
+                target_probability[rows] = logits.softmax(dim=1)[torch.arange(len(rows)), target[rows]]
+                reached = rows[predicted[rows] == target[rows]]
+                success[reached], steps[reached], active[reached] = True, step, False
+            bar.update()
+            bar.set_postfix(remaining=int(active.sum()))
+            if not active.any():
+                break
+    shift = shift.cpu()
+    return CounterfactualResult(
+        shift=shift.numpy(), r_counterfactual=torch.relu(r.cpu() - shift).numpy(), success=success.numpy(),
+        steps=steps.numpy(), predicted=predicted.numpy(), target_probability=target_probability.numpy(),
+        origin=origin.numpy(), target=target.numpy(), class_names=tuple(classifier.spec.class_names),
+    )

@@ -1,0 +1,189 @@
+"""The path from an original to its counterfactual: ``r(alpha) = relu(r - alpha * s)``, rendered and classified."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.decomposition import PCA
+from torch import Tensor
+
+from linkviz.counterfactual.optimise import check_activations, render_and_classify
+from linkviz.linking.link import LinearLink
+from linkviz.models.classifier import Classifier
+from linkviz.models.generator import Generator
+from linkviz.plotting.images import to_uint8
+
+__all__ = ["Trajectory", "counterfactual_trajectory", "path_pca", "top_shifted_units", "unit_frequency"]
+
+
+@dataclass(frozen=True, eq=False)
+class Trajectory:
+    """Rendered and classified points along ``relu(r - alpha * s)`` for N examples and A values of alpha.
+
+    Attributes
+    ----------
+    alphas : ndarray of float, shape (A,)
+    r : ndarray of float32, shape (N, A, D)
+        Activations along the path.
+    w : ndarray of float32, shape (N, A, w_dim)
+        Linked latents along the path.
+    images : ndarray of uint8, shape (N, A, H, W, 3)
+        Rendered images (channels last, as :func:`linkviz.plotting.images.to_uint8` gives).
+    probabilities : ndarray of float32, shape (N, A, K)
+        Class probabilities of the rendered images.
+    r_pca, w_pca : ndarray of float32, shape (N, A, 2)
+        The paths projected on the first two principal components of all path points (see :func:`path_pca`).
+    class_names : tuple of str
+    """
+
+    alphas: np.ndarray
+    r: np.ndarray
+    w: np.ndarray
+    images: np.ndarray
+    probabilities: np.ndarray
+    r_pca: np.ndarray
+    w_pca: np.ndarray
+    class_names: tuple[str, ...] = ()
+
+    @property
+    def predicted(self) -> np.ndarray:
+        """Predicted class along the path, int of shape (N, A)."""
+        return self.probabilities.argmax(axis=-1)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy table, one row per (example, step, class): ``example, step, alpha, class, class_name,
+        probability, predicted`` (``predicted`` is the argmax class at that step)."""
+        n_examples, n_alphas, n_classes = self.probabilities.shape
+        example, step, label = np.meshgrid(np.arange(n_examples), np.arange(n_alphas), np.arange(n_classes),
+                                           indexing="ij")
+        names = np.asarray(self.class_names or [str(k) for k in range(n_classes)], dtype=object)
+        return pd.DataFrame({
+            "example": example.ravel(), "step": step.ravel(), "alpha": self.alphas[step.ravel()],
+            "class": label.ravel(), "class_name": names[label.ravel()], "probability": self.probabilities.ravel(),
+            "predicted": np.broadcast_to(self.predicted[:, :, None], example.shape).ravel(),
+        })
+
+
+def path_pca(points: np.ndarray, *, n_components: int = 2) -> np.ndarray:
+    """Project paths on the principal components of all their points.
+
+    Parameters
+    ----------
+    points : ndarray, shape (N, A, F)
+        N paths of A points in F dimensions.
+    n_components : int
+        Components kept.
+
+    Returns
+    -------
+    ndarray of float32, shape (N, A, n_components)
+        Coordinates; components beyond the data's rank (e.g. a single point) are zero.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 3:
+        raise ValueError(f"points must have shape (N, A, F); got {points.shape}")
+    n_examples, n_alphas, n_features = points.shape
+    flat = points.reshape(-1, n_features)
+    out = np.zeros((flat.shape[0], n_components), dtype=np.float32)
+    usable = min(n_components, flat.shape[0] - 1, n_features)
+    if usable > 0:
+        out[:, :usable] = PCA(n_components=usable, svd_solver="full").fit_transform(flat)
+    return out.reshape(n_examples, n_alphas, n_components)
+
+
+def counterfactual_trajectory(
+    link: LinearLink,
+    generator: Generator,
+    classifier: Classifier,
+    r: Tensor | np.ndarray,
+    s: Tensor | np.ndarray,
+    *,
+    alphas: np.ndarray | None = None,
+    batch_size: int = 64,
+    device: torch.device | str = "cpu",
+) -> Trajectory:
+    """Render and classify ``relu(r - alpha * s)`` for each alpha.
+
+    Parameters
+    ----------
+    link : LinearLink
+        The link ``w = A r + b``.
+    generator : Generator
+        Renders linked latents (tiled to all ``num_ws``); must live on ``device``.
+    classifier : Classifier
+        Classifies the rendered images.
+    r : Tensor or ndarray, shape [N, D]
+        Original activations.
+    s : Tensor or ndarray, shape [N, D]
+        Shifts, e.g. :attr:`CounterfactualResult.shift`.
+    alphas : array of float, shape [A], optional
+        Points along the path; default ``linspace(0, 1, 5)``. Values above 1 extrapolate past the counterfactual.
+    batch_size : int
+        Images per generator and classifier pass.
+    device : torch.device or str
+        Where latents are built and the generator runs.
+
+    Returns
+    -------
+    Trajectory
+    """
+    r = check_activations(r, link, device)
+    s = check_activations(s, link, device)
+    if s.shape != r.shape:
+        raise ValueError(f"s must have the shape of r {list(r.shape)}; got {list(s.shape)}")
+    alphas = np.linspace(0.0, 1.0, 5) if alphas is None else np.asarray(alphas, dtype=np.float64)
+    if alphas.ndim != 1 or alphas.size == 0 or not np.isfinite(alphas).all():
+        raise ValueError(f"alphas must be a non-empty 1-d array of finite values; got {alphas!r}")
+    alpha = torch.as_tensor(alphas, dtype=r.dtype, device=r.device)
+    path = torch.relu(r[:, None, :] - alpha[None, :, None] * s[:, None, :])  # [N, A, D]
+    flat = path.reshape(-1, link.r_dim)
+    logits, images = render_and_classify(link, generator, classifier, flat, batch_size=batch_size,
+                                          keep_images=True)
+    n_examples, n_alphas = path.shape[:2]
+    r_path = path.cpu().numpy()
+    w_path = link.predict(flat.cpu().numpy()).reshape(n_examples, n_alphas, link.w_dim)
+    return Trajectory(
+        alphas=alphas, r=r_path, w=w_path,
+        images=to_uint8(images.numpy()).reshape(n_examples, n_alphas, *images.shape[2:], 3),
+        probabilities=logits.softmax(dim=1).numpy().reshape(n_examples, n_alphas, -1),
+        r_pca=path_pca(r_path), w_pca=path_pca(w_path), class_names=tuple(classifier.spec.class_names),
+    )
+
+
+def top_shifted_units(s: Tensor | np.ndarray, k: int = 10) -> np.ndarray:
+    """The ``k`` units with the largest ``|s|`` per example, largest first (ties by lower index).
+
+    Parameters
+    ----------
+    s : Tensor or ndarray, shape [N, D]
+        Shifts.
+    k : int
+        Units per example, ``1 <= k <= D``.
+
+    Returns
+    -------
+    ndarray of int, shape (N, k)
+    """
+    s = s.detach().cpu().numpy() if isinstance(s, Tensor) else np.asarray(s)
+    if s.ndim != 2:
+        raise ValueError(f"s must have shape [N, D]; got {list(s.shape)}")
+    if not 1 <= k <= s.shape[1]:
+        raise ValueError(f"k must be in [1, D={s.shape[1]}]; got {k}")
+    return np.argsort(-np.abs(s), axis=1, kind="stable")[:, :k]
+
+
+def unit_frequency(s: Tensor | np.ndarray, k: int = 10) -> pd.Series:
+    """How often each unit is among an example's top-``k`` shifted units.
+
+    Returns
+    -------
+    pandas.Series of int
+        Indexed by ``unit``, named ``count``; only units that occur, most frequent first (ties by lower unit).
+    """
+    top = top_shifted_units(s, k)
+    units, counts = np.unique(top, return_counts=True)
+    order = np.lexsort((units, -counts))
+    return pd.Series(counts[order], index=pd.Index(units[order], name="unit"), name="count")

@@ -1,0 +1,19 @@
+"""Linking in Style: the link r -> w, its fitting and its evaluation."""
+
+from linkviz.linking.evaluate import LinkEvaluation, evaluate_link
+from linkviz.linking.fit import LinkFit, fit_linear_link
+from linkviz.linking.link import LinearLink
+from linkviz.linking.mlp import MLPLink, fit_mlp_link
+from linkviz.linking.similarity import SpaceSimilarity, space_similarity
+
+__all__ = [
+    "LinearLink",
+    "LinkEvaluation",
+    "LinkFit",
+    "MLPLink",
+    "SpaceSimilarity",
+    "evaluate_link",
+    "fit_linear_link",
+    "fit_mlp_link",
+    "space_similarity",
+]

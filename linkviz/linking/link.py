@@ -1,0 +1,78 @@
+"""The linear link from classifier activations r to generator latents w: w = A r + b."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class LinearLink:
+    """An affine map ``w = weight @ r + bias``.
+
+    Because the map is linear, changing unit ``i`` of r by ``delta`` moves w by
+    ``delta * weight[:, i]`` for every image (:meth:`direction`).
+
+    Attributes
+    ----------
+    weight : ndarray of float32, shape (w_dim, D)
+    bias : ndarray of float32, shape (w_dim,)
+    """
+
+    weight: np.ndarray
+    bias: np.ndarray
+
+    def __post_init__(self) -> None:
+        weight = np.asarray(self.weight, dtype=np.float32)
+        bias = np.asarray(self.bias, dtype=np.float32)
+        if weight.ndim != 2 or bias.shape != (weight.shape[0],):
+            raise ValueError(f"weight must be (w_dim, D) and bias (w_dim,), got {weight.shape} and {bias.shape}")
+        if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
+            raise ValueError("link weight or bias contains NaN or inf")
+        object.__setattr__(self, "weight", weight)
+        object.__setattr__(self, "bias", bias)
+
+    @property
+    def r_dim(self) -> int:
+        return self.weight.shape[1]
+
+    @property
+    def w_dim(self) -> int:
+        return self.weight.shape[0]
+
+    def direction(self, unit: int) -> np.ndarray:
+        """How w moves per unit increase of r[unit], shape (w_dim,)."""
+        if not 0 <= unit < self.r_dim:
+            raise IndexError(f"unit {unit} out of range for r with {self.r_dim} units")
+        return self.weight[:, unit]
+
+    def to_w(self, r: torch.Tensor) -> torch.Tensor:
+        """w (N, w_dim) from r (N, D); differentiable, on r's device and dtype."""
+        if r.ndim != 2 or r.shape[1] != self.r_dim:
+            raise ValueError(f"r must have shape (N, {self.r_dim}), got {tuple(r.shape)}")
+        weight = torch.as_tensor(self.weight, device=r.device, dtype=r.dtype)
+        return r @ weight.T + torch.as_tensor(self.bias, device=r.device, dtype=r.dtype)
+
+    def predict(self, r: np.ndarray) -> np.ndarray:
+        """w (N, w_dim) from r (N, D) as numpy."""
+        r = np.asarray(r, dtype=np.float32)
+        if r.ndim != 2 or r.shape[1] != self.r_dim:
+            raise ValueError(f"r must have shape (N, {self.r_dim}), got {r.shape}")
+        return r @ self.weight.T + self.bias
+
+    def save(self, path: str | Path) -> None:
+        """Write the link as safetensors."""
+        from safetensors.numpy import save_file
+
+        save_file({"weight": self.weight, "bias": self.bias}, str(path))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "LinearLink":
+        """Read a link written by :meth:`save` (no unpickling)."""
+        from safetensors.numpy import load_file
+
+        tensors = load_file(str(path))
+        return cls(weight=tensors["weight"], bias=tensors["bias"])
