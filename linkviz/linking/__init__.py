@@ -3,6 +3,7 @@
 from linkviz.linking.evaluate import LinkEvaluation, evaluate_link
 from linkviz.linking.fit import LinkFit, fit_linear_link
 from linkviz.linking.link import LinearLink
+from linkviz.linking.linked_model import LinkedModel, build_linked_model
 from linkviz.linking.mlp import MLPLink, fit_mlp_link
 from linkviz.linking.similarity import SpaceSimilarity, space_similarity
 
@@ -10,8 +11,10 @@ __all__ = [
     "LinearLink",
     "LinkEvaluation",
     "LinkFit",
+    "LinkedModel",
     "MLPLink",
     "SpaceSimilarity",
+    "build_linked_model",
     "evaluate_link",
     "fit_linear_link",
     "fit_mlp_link",

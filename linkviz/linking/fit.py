@@ -120,7 +120,7 @@ def validate_pairs(r: np.ndarray | torch.Tensor, w: np.ndarray | torch.Tensor) -
 
 
 def _moments(x: np.ndarray, y: np.ndarray) -> _Moments:
-    return _Moments(len(x), x.sum(0), y.sum(0), x.T @ x, x.T @ y, float((y * y).sum()))
+    return _Moments(len(x), x.sum(0), y.sum(0), x.T @ x, x.T @ y, float((y * y).sum()))  # x.T @ x uses syrk
 
 
 def _fold_moments(r: np.ndarray, w: np.ndarray, folds: list[np.ndarray], r_shift: np.ndarray,
@@ -130,15 +130,16 @@ def _fold_moments(r: np.ndarray, w: np.ndarray, folds: list[np.ndarray], r_shift
             for fold in folds]
 
 
-def _noise_floor(r: np.ndarray) -> float:
+def _noise_floor(total: _Moments, r_shift: np.ndarray, dtype: np.dtype) -> float:
     """Eigenvalue of ``r_c^T r_c`` below which a direction is rounding noise of the stored ``r``, not signal.
 
-    A random (N, D) matrix with entries of size ``eps * rms(r)`` has spectral norm about
+    A random (N, D) matrix with entries of size ``eps * rms(r)`` (``eps`` of r's dtype) has spectral norm about
     ``eps * rms(r) * (sqrt(N) + sqrt(D))``; directions with less spread than 10 times that are treated as null.
     """
-    eps = np.finfo(r.dtype).eps if np.issubdtype(r.dtype, np.floating) else np.finfo(np.float64).eps
-    rms = float(np.sqrt(np.mean(np.square(r, dtype=np.float64))))
-    return float((10 * eps * rms * (np.sqrt(r.shape[0]) + np.sqrt(r.shape[1]))) ** 2)
+    eps = np.finfo(dtype).eps if np.issubdtype(dtype, np.floating) else np.finfo(np.float64).eps
+    sum_of_squares = np.trace(total.xx) + 2 * r_shift @ total.sx + total.n * r_shift @ r_shift  # of unshifted r
+    rms = float(np.sqrt(max(sum_of_squares, 0.0) / (total.n * len(r_shift))))
+    return float((10 * eps * rms * (np.sqrt(total.n) + np.sqrt(len(r_shift)))) ** 2)
 
 
 def _gains(eigenvalues: np.ndarray, alphas: np.ndarray, noise_floor: float) -> np.ndarray:
@@ -164,7 +165,7 @@ def _held_out_mse(train: _Moments, held_out: _Moments, alphas: np.ndarray, w_dim
     linear = (q * p).sum(axis=1)                # tr(B^T Vxy) = g . linear
     quadratic = (vectors.T @ v_xx @ vectors) * (q @ q.T)   # tr(B^T Vxx B) = g^T quadratic g
     gains = _gains(eigenvalues, alphas, noise_floor)
-    sse = v_yy - 2 * gains @ linear + np.einsum("ak,kl,al->a", gains, quadratic, gains)
+    sse = v_yy - 2 * gains @ linear + ((gains @ quadratic) * gains).sum(axis=1)
     return np.clip(sse, 0.0, None) / (held_out.n * w_dim)
 
 
@@ -281,7 +282,7 @@ def fit_linear_link(
         candidates = np.asarray(alphas, dtype=np.float64)
 
     w_dim = w.shape[1]
-    noise_floor = _noise_floor(r)
+    noise_floor = _noise_floor(total, r_shift, r.dtype)
     fold_mse = np.stack([_held_out_mse(total - held_out, held_out, candidates, w_dim, noise_floor)
                          for held_out in fold_moments])
     mean_mse = fold_mse.mean(axis=0)

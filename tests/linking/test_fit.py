@@ -97,7 +97,7 @@ def test_ols_with_too_few_pairs_warns_and_falls_back_to_ridge():
 
 
 def test_constant_unit_gets_zero_weight_with_float32_input():
-    r, w, weight, bias = _planted(100, 4, 2, noise=0.0, seed=7, dtype=np.float32)
+    r, w, weight, _ = _planted(100, 4, 2, noise=0.0, seed=7, dtype=np.float32)
     r = np.concatenate([r, np.full((100, 1), 3.0, dtype=np.float32)], axis=1)  # a dead unit
     fit = fit_linear_link(r, w, method="ols")
     np.testing.assert_allclose(fit.link.weight[:, :4], weight, atol=1e-3)
@@ -140,14 +140,14 @@ def _nonlinear_pairs(n: int, seed: int):
 
 
 def test_mlp_link_beats_linear_on_a_nonlinear_map():
-    r, w = _nonlinear_pairs(600, seed=0)
+    r, w = _nonlinear_pairs(400, seed=0)
     r_test, w_test = _nonlinear_pairs(300, seed=1)
-    mlp = fit_mlp_link(r, w, hidden=64, epochs=60, batch_size=64, learning_rate=1e-2, seed=0, progress=False)
+    mlp = fit_mlp_link(r, w, hidden=64, epochs=30, batch_size=64, learning_rate=1e-2, seed=0, progress=False)
     linear = fit_linear_link(r, w, method="ols").link
     mlp_mse = np.mean((mlp.predict(r_test) - w_test) ** 2)
     linear_mse = np.mean((linear.predict(r_test) - w_test) ** 2)
     assert isinstance(mlp, MLPLink) and not mlp.training
-    assert mlp_mse < 0.5 * linear_mse
+    assert mlp_mse < 0.2 * linear_mse
 
 
 def test_mlp_link_is_seeded_and_differentiable():
@@ -155,7 +155,7 @@ def test_mlp_link_is_seeded_and_differentiable():
     first = fit_mlp_link(r, w, hidden=8, epochs=2, batch_size=16, seed=3, progress=False)
     second = fit_mlp_link(r, w, hidden=8, epochs=2, batch_size=16, seed=3, progress=False)
     np.testing.assert_array_equal(first.predict(r), second.predict(r))
-    r_tensor = torch.as_tensor(r[:5], requires_grad=True)
+    r_tensor = torch.tensor(r[:5], requires_grad=True)
     first.to_w(r_tensor).sum().backward()
     assert r_tensor.grad is not None and r_tensor.grad.abs().sum() > 0
     assert first.predict(r).shape == (64, 2) and first.predict(r).dtype == np.float32

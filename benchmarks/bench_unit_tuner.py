@@ -1,0 +1,129 @@
+"""UnitTuner responsiveness on the toy world: slider release -> updated image, target p50 <= 150 ms.
+
+Compares the widget (one rank-1 latent update + one generator pass per move, in its worker) with two direct
+paths that end in the same JPEG grid: re-linking the fully perturbed r (``SetUnits`` + ``link.to_w``), which
+should cost about the same, and re-running the classifier pipeline (G(w) -> classifier -> r -> edit -> link -> G)
+on every move. Every path runs on a worker thread (the direct ones on a bare :class:`LatestWinsWorker`): on a
+loaded machine torch's main-thread OpenMP pool can be many times slower than a fresh thread, which would make
+the comparison unfair.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from linkviz.linking import build_linked_model
+from linkviz.models.classifier import Classifier
+from linkviz.plotting.images import encode_image, tile_images
+from linkviz.toyworld import TOY_CLASSIFIER_SPEC, ToyWorld, load_toy_world
+from linkviz.toyworld.generator_net import ToyGenerator
+from linkviz.toyworld.world import load_classifier_module
+from linkviz.tuning import SetUnits, effect_sizes
+from linkviz.widgets import LatestWinsWorker, UnitTuner
+
+TARGET_MS = 150.0
+
+
+def toy_world(device: str) -> tuple[ToyWorld, bool]:
+    """The committed toy world, or its classifier with an untrained generator (same cost) if weights are missing."""
+    try:
+        return load_toy_world(device=device), True
+    except FileNotFoundError as error:
+        print(f"note: {error}; timing an untrained generator of the same architecture")
+    generator = ToyGenerator().to(device).eval().requires_grad_(False)
+    generator.update_w_avg(samples_per_class=64, seed=0)
+    classifier = Classifier(load_classifier_module(device=device), TOY_CLASSIFIER_SPEC)
+    return ToyWorld(classifier=classifier, generator=generator), False
+
+
+def percentiles(timings: list[float]) -> tuple[float, float]:
+    p50, p90 = np.percentile(np.asarray(timings) * 1000, [50, 90])
+    return float(p50), float(p90)
+
+
+def time_moves(move: Callable[[float], None], values: np.ndarray) -> list[float]:
+    timings = []
+    for value in values:
+        start = time.perf_counter()
+        move(float(value))
+        timings.append(time.perf_counter() - start)
+    return timings
+
+
+def on_worker(compute: Callable[[float], object]) -> Callable[[float], None]:
+    """Run a direct path on a worker thread like the widget's, so every path sees the same torch threading."""
+    errors: list[Exception] = []
+    worker = LatestWinsWorker(lambda result: None, errors.append, name="bench")
+
+    def move(value: float) -> None:
+        worker.submit(lambda: compute(value))
+        worker.wait_idle()
+        if errors:
+            raise errors[0]
+
+    return move
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--moves", type=int, default=30)
+    parser.add_argument("--seeds", type=int, default=4, help="base examples shown (one column each)")
+    parser.add_argument("--samples-per-class", type=int, default=20, help="pairs per class to fit the link")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    world, trained = toy_world(args.device)
+    linked = build_linked_model(world, samples_per_class=args.samples_per_class, device=args.device,
+                                accepted_only=trained)
+    unit = int(np.argmax(effect_sizes(linked.link, linked.stats)))
+    seeds = tuple(range(min(args.seeds, len(linked.pairs))))
+    low, high = float(linked.stats.min[unit]), float(linked.stats.max[unit])
+    values = np.linspace(low, high, args.moves)[np.random.default_rng(0).permutation(args.moves)]
+
+    tuner = UnitTuner(linked, seeds=seeds, unit=unit)
+
+    def widget_move(value: float) -> None:
+        tuner.value.value = value
+        tuner.worker.wait_idle()
+
+    r_base = torch.as_tensor(linked.pairs.r[list(seeds)]).to(args.device)
+    w_base = torch.as_tensor(linked.pairs.w[list(seeds)]).to(args.device)
+    originals = linked.render(w_base)
+    zoom = max(1, 128 // originals.shape[1])
+
+    def show(r: torch.Tensor) -> bytes:
+        with torch.no_grad():
+            tuned = linked.render(linked.link.to_w(r))
+        grid = tile_images(np.concatenate([originals, tuned]), columns=len(seeds), zoom=zoom, gap=1)
+        return encode_image(grid, format="jpeg")
+
+    def relink(value: float) -> bytes:
+        return show(SetUnits(unit, value).apply(r_base))
+
+    def classifier_pipeline(value: float) -> bytes:
+        with torch.no_grad():
+            images = linked.generator.synthesis(w_base[:, None, :].expand(-1, linked.generator.num_ws, -1))
+            _, r = linked.classifier.forward_generated(images)
+        return show(SetUnits(unit, value).apply(r.float()))
+
+    paths = {"widget (rank-1 update, worker)": widget_move, "re-link perturbed r": on_worker(relink),
+             "re-run classifier pipeline": on_worker(classifier_pipeline)}
+    results = {}
+    for name, move in paths.items():
+        move(low)  # warm-up
+        results[name] = percentiles(time_moves(move, values))
+    widget_p50 = results["widget (rank-1 update, worker)"][0]
+    print(f"UnitTuner on the toy world ({'trained' if trained else 'untrained'} generator), {args.device}, "
+          f"{len(seeds)} seeds, unit {unit}, {args.moves} moves, torch threads {torch.get_num_threads()}")
+    for name, (p50, p90) in results.items():
+        print(f"  {name:>32}: p50 {p50:7.1f} ms, p90 {p90:7.1f} ms; p50 / target {p50 / TARGET_MS:.2f}; "
+              f"p50 / widget p50 {p50 / widget_p50:.2f}")
+    print(f"target: widget p50 <= {TARGET_MS:.0f} ms -> {'met' if widget_p50 <= TARGET_MS else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

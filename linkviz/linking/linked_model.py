@@ -1,0 +1,158 @@
+"""A classifier and a generator joined by a fitted link, with the base pairs and unit statistics widgets need."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from linkviz.linking.fit import fit_linear_link
+from linkviz.linking.link import LinearLink
+from linkviz.pairs import PairSet, sample_pairs
+from linkviz.plotting.images import to_uint8
+
+if TYPE_CHECKING:  # linkviz.tuning imports linkviz.linking: import UnitStats where it is used
+    from linkviz.tuning.perturbations import UnitStats
+
+__all__ = ["LinkedModel", "build_linked_model"]
+
+_MIN_FIT_PAIRS = 5  # fit_linear_link's default 5-fold cross-validation needs at least this many
+
+
+@dataclass(frozen=True, eq=False)
+class LinkedModel:
+    """Everything the Linking-in-Style views share: the two models, the link between them and its base set.
+
+    Attributes
+    ----------
+    classifier : Classifier
+        ``forward_generated(images) -> (logits [N, K], r [N, D])``.
+    generator : Generator
+        ``synthesis(ws [N, num_ws, w_dim]) -> images [N, 3, R, R]`` in ``[-1, 1]``; on ``device``.
+    link : LinearLink
+        ``w = A r + b`` with ``A`` of shape ``(w_dim, D)``.
+    stats : UnitStats
+        Statistics of the units over ``pairs.r`` (ranges of the tuning sliders).
+    pairs : PairSet
+        The base pairs the link was fitted on; row ``i`` is "seed" or example ``i`` of the views.
+    class_names : tuple of str
+        The classifier's class names, in logit order.
+    device : str or torch.device
+        Where latents are built before synthesis.
+    """
+
+    classifier: Any
+    generator: Any
+    link: LinearLink
+    stats: UnitStats
+    pairs: PairSet
+    class_names: tuple[str, ...]
+    device: str | torch.device = "cpu"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "class_names", tuple(str(name) for name in self.class_names))
+        if len(self.pairs) == 0:
+            raise ValueError("pairs is empty; the views need at least one base example")
+        if not self.link.r_dim == self.stats.n_units == self.pairs.r.shape[1]:
+            raise ValueError(f"the link expects D={self.link.r_dim} units, stats describe {self.stats.n_units} "
+                             f"and pairs.r has {self.pairs.r.shape[1]}")
+        if self.link.w_dim != self.generator.w_dim:
+            raise ValueError(f"the link predicts w of {self.link.w_dim} dims but the generator's w_dim is "
+                             f"{self.generator.w_dim}")
+
+    def check_example(self, index: int) -> int:
+        """Return ``index`` as int, or raise IndexError if it is not a row of :attr:`pairs`."""
+        index = int(index)
+        if not 0 <= index < len(self.pairs):
+            raise IndexError(f"example {index} out of range for {len(self.pairs)} base pairs "
+                             f"(valid: 0..{len(self.pairs) - 1})")
+        return index
+
+    def examples_of_class(self, label: int) -> np.ndarray:
+        """Rows of :attr:`pairs` that the classifier assigns to class ``label``, int64 of shape (M,)."""
+        return np.flatnonzero(self.pairs.predicted == int(label))
+
+    def render(self, w: np.ndarray | Tensor) -> np.ndarray:
+        """Synthesise latents ``w [N, w_dim]`` (tiled to all ``num_ws``) in one generator pass.
+
+        Returns
+        -------
+        ndarray of uint8, shape (N, H, W, 3)
+        """
+        w = torch.as_tensor(w, dtype=torch.float32).to(self.device)
+        if w.ndim != 2 or w.shape[1] != self.generator.w_dim:
+            raise ValueError(f"w must have shape (N, {self.generator.w_dim}), got {tuple(w.shape)}")
+        with torch.no_grad():
+            images = self.generator.synthesis(w[:, None, :].expand(-1, self.generator.num_ws, -1))
+        return to_uint8(images.float().cpu().numpy())
+
+
+def build_linked_model(
+    world: Any,
+    *,
+    samples_per_class: int = 200,
+    truncation_psi: float = 0.7,
+    seed: int = 0,
+    cache_dir: str | os.PathLike[str] | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = False,
+    accepted_only: bool = True,
+) -> LinkedModel:
+    """Sample (w, r) pairs from a world, fit the ridge link on them and collect the units' statistics.
+
+    Parameters
+    ----------
+    world : object
+        Has ``.classifier``, ``.generator`` (on ``device``, eval mode) and ``.class_names``, e.g.
+        :func:`linkviz.load_toy_world` or :func:`linkviz.faces.load_faces_world`.
+    samples_per_class : int
+        Pairs drawn per class of a conditional generator. An unconditional generator (``c_dim == 0``) gets
+        ``samples_per_class * len(class_names)`` draws.
+    truncation_psi : float
+        Truncation of the mapping network.
+    seed : int
+        Seed of the pairs and of the cross-validation folds.
+    cache_dir : str or path-like, optional
+        Cache root for the pairs (see :func:`linkviz.sample_pairs`).
+    device : str or torch.device
+        Where latents are created.
+    progress : bool
+        Show a progress bar while sampling.
+    accepted_only : bool
+        For a conditional generator, fit on the pairs classified as their conditioning class only, as the
+        reference did. Unconditional generators have no conditioning class, so all pairs are used.
+
+    Returns
+    -------
+    LinkedModel
+        ``pairs`` are the pairs the link was fitted on; ``stats`` come from their ``r``.
+
+    Raises
+    ------
+    ValueError
+        If fewer than 5 pairs remain to fit on (the message gives the acceptance rate).
+    """
+    from linkviz.tuning.perturbations import UnitStats
+
+    generator = world.generator
+    class_names = tuple(world.class_names)
+    if generator.c_dim:
+        classes, per_class = list(range(generator.c_dim)), samples_per_class
+    else:
+        classes, per_class = [0], samples_per_class * len(class_names)
+    pairs = sample_pairs(generator, world.classifier, classes=classes, samples_per_class=per_class,
+                         truncation_psi=truncation_psi, seed=seed, device=device, cache_dir=cache_dir,
+                         progress=progress)
+    fit_pairs = pairs.accepted_only() if generator.c_dim and accepted_only else pairs
+    if len(fit_pairs) < _MIN_FIT_PAIRS:
+        raise ValueError(f"only {len(fit_pairs)} of {len(pairs)} pairs to fit the link on (acceptance rate "
+                         f"{pairs.acceptance_rate:.1%}); need at least {_MIN_FIT_PAIRS}: raise samples_per_class "
+                         "or pass accepted_only=False")
+    fit = fit_linear_link(fit_pairs.r, fit_pairs.w, method="ridge", seed=seed)
+    return LinkedModel(classifier=world.classifier, generator=generator, link=fit.link,
+                       stats=UnitStats.from_activations(fit_pairs.r), pairs=fit_pairs, class_names=class_names,
+                       device=device)
