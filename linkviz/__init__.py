@@ -28,6 +28,10 @@ from linkviz.models import (
 )
 from linkviz.pairs import PairSet, sample_pairs
 from linkviz.toyworld import ToyWorld, load_toy_world
+from linkviz.linking import (LinearLink, LinkedModel, build_linked_model, evaluate_link, fit_linear_link,
+                             space_similarity)
+from linkviz.tuning import UnitStats, effect_sizes, run_sweep, tuned_latents
+from linkviz.counterfactual import counterfactual_trajectory, find_counterfactuals
 
 __version__ = "0.1.0"
 
@@ -37,4 +41,6 @@ __all__ = [
     "UnsafePickleError", "ZOnlyGenerator", "check_generated", "default_cache_root", "frechet_distance",
     "hash_arguments", "hash_state", "hooks", "load_stylegan_pickle", "load_toy_world", "one_hot", "preprocess",
     "resolve_module", "run_with_cache", "sample_pairs",
+    "LinearLink", "LinkedModel", "build_linked_model", "evaluate_link", "fit_linear_link", "space_similarity",
+    "UnitStats", "effect_sizes", "run_sweep", "tuned_latents", "counterfactual_trajectory", "find_counterfactuals",
 ]

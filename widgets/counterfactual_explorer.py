@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import base64
 import html
 from dataclasses import dataclass
 from functools import partial
 
 import ipywidgets as ipw
 import numpy as np
+from linkviz.widgets.latest_wins import LatestWinsWorker, error_html
+from linkviz.widgets.snapshot import with_snapshot
 
 from linkviz.counterfactual.optimise import CounterfactualResult, find_counterfactuals
 from linkviz.counterfactual.trajectory import Trajectory, counterfactual_trajectory, top_shifted_units
 from linkviz.linking.linked_model import LinkedModel
 from linkviz.plotting.images import encode_image, tile_images
-from linkviz.widgets.latest_wins import LatestWinsWorker, error_html
 
 __all__ = ["CounterfactualExplorer"]
 
@@ -197,9 +197,5 @@ class CounterfactualExplorer(ipw.VBox):
 
     def _repr_mimebundle_(self, **kwargs) -> dict:
         """The live widget plus a static snapshot (image, status, probabilities and units)."""
-        bundle = dict(super()._repr_mimebundle_(**kwargs) or {})
-        encoded = base64.b64encode(self.image.value).decode("ascii")
-        bundle["text/html"] = (f"<div>{self.status.value}</div><div style=\"display:flex;gap:1em\">"
-                               f'<img src="data:image/jpeg;base64,{encoded}"/><div>{self.probabilities.value}</div>'
-                               f"<div>{self.units.value}</div></div><div>{self.error.value}</div>")
-        return bundle
+        return with_snapshot(super()._repr_mimebundle_(**kwargs), self.image, self.status.value,
+                             self.probabilities.value, self.units.value, self.error.value)

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from functools import partial
 
 import ipywidgets as ipw
 import numpy as np
+from linkviz.widgets.latest_wins import LatestWinsWorker, error_html
+from linkviz.widgets.snapshot import with_snapshot
 
 from linkviz.linking.evaluate import LinkEvaluation, evaluate_link
 from linkviz.linking.linked_model import LinkedModel
 from linkviz.pairs import PairSet
 from linkviz.plotting.images import encode_image, tile_images
-from linkviz.widgets.latest_wins import LatestWinsWorker, error_html
 
 __all__ = ["LinkExplorer"]
 
@@ -109,9 +109,6 @@ class LinkExplorer(ipw.VBox):
 
     def _repr_mimebundle_(self, **kwargs) -> dict:
         """The live widget plus a static snapshot (image, per-example and summary tables)."""
-        bundle = dict(super()._repr_mimebundle_(**kwargs) or {})
-        encoded = base64.b64encode(self.image.value).decode("ascii")
-        bundle["text/html"] = (f'<img src="data:image/jpeg;base64,{encoded}"/><div>{self.examples_table.value}'
-                               f"</div><div>{self.metrics.value}</div>")
-        return bundle
+        return with_snapshot(super()._repr_mimebundle_(**kwargs), self.image, self.examples_table.value,
+                             self.metrics.value)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -10,11 +9,12 @@ from functools import partial
 import ipywidgets as ipw
 import numpy as np
 import torch
+from linkviz.widgets.latest_wins import LatestWinsWorker, error_html
+from linkviz.widgets.snapshot import with_snapshot
 
 from linkviz.linking.linked_model import LinkedModel
 from linkviz.plotting.images import encode_image, tile_images
 from linkviz.tuning.perturbations import effect_sizes, tuned_latents
-from linkviz.widgets.latest_wins import LatestWinsWorker, error_html
 
 __all__ = ["UnitTuner"]
 
@@ -185,8 +185,5 @@ class UnitTuner(ipw.VBox):
 
     def _repr_mimebundle_(self, **kwargs) -> dict:
         """The live widget plus a static snapshot (image and label), for executed, exported notebooks."""
-        bundle = dict(super()._repr_mimebundle_(**kwargs) or {})
-        encoded = base64.b64encode(self.image.value).decode("ascii")
-        bundle["text/html"] = (f'<img src="data:image/jpeg;base64,{encoded}"/><div>{self.label.value}</div>'
-                               f"<div>{self.error.value}</div>")
-        return bundle
+        return with_snapshot(super()._repr_mimebundle_(**kwargs), self.image, self.label.value,
+                             self.error.value)

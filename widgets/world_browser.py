@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import html
 
 import ipywidgets as ipw
 import numpy as np
+from linkviz.widgets.snapshot import with_snapshot
 
 from linkviz.plotting.images import encode_image, tile_images
 from linkviz.toyworld.evaluation import ClassSamples, class_samples
@@ -66,7 +66,4 @@ class WorldBrowser(ipw.VBox):
 
     def _repr_mimebundle_(self, **kwargs) -> dict:
         """The live widget plus a static snapshot, so an executed, exported notebook still shows the samples."""
-        bundle = dict(super()._repr_mimebundle_(**kwargs) or {})
-        encoded = base64.b64encode(self.image.value).decode("ascii")
-        bundle["text/html"] = f'<img src="data:image/png;base64,{encoded}"/><div>{self.summary.value}</div>'
-        return bundle
+        return with_snapshot(super()._repr_mimebundle_(**kwargs), self.image, self.summary.value)

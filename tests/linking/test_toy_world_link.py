@@ -1,0 +1,51 @@
+"""Linking in Style on the committed toy world: held-out cycle metrics and counterfactual success."""
+
+import numpy as np
+import pytest
+import torch
+
+import linkviz
+from linkviz.toyworld import CLASS_NAMES
+
+
+@pytest.fixture(scope="module")
+def linked():
+    return linkviz.build_linked_model(linkviz.load_toy_world(), samples_per_class=80, seed=0)
+
+
+@pytest.fixture(scope="module")
+def test_pairs(linked):
+    pairs = linkviz.sample_pairs(linked.generator, linked.classifier, classes=range(5), samples_per_class=16,
+                                 seed=123, progress=False)
+    assert not np.isin(pairs.seeds, linked.pairs.seeds).any()
+    return pairs
+
+
+def test_held_out_cycle_keeps_the_class(linked, test_pairs):
+    evaluation = linkviz.evaluate_link(linked.link, linked.generator, linked.classifier, test_pairs)
+    metrics = evaluation.to_frame().set_index("metric")["mean"]
+    assert metrics["class_agreement"] >= 0.85
+    assert metrics["perceptual_distance"] < 0.2
+    assert metrics["w_cosine"] > 0.5
+
+
+def test_tuning_direction_is_the_link_column(linked):
+    unit = int(np.argmax(linkviz.effect_sizes(linked.link, linked.stats)))
+    r = torch.from_numpy(linked.pairs.r[:2])
+    w = linkviz.tuned_latents(linked.link, r, unit, np.array([0.0, 1.0]))
+    np.testing.assert_allclose((w[:, 1] - w[:, 0]).numpy(), np.tile(linked.link.direction(unit), (2, 1)),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_counterfactuals_cross_the_boundary(linked, test_pairs):
+    origin, target = CLASS_NAMES.index("mushroom"), CLASS_NAMES.index("tree")
+    examples = np.flatnonzero((test_pairs.labels == origin) & test_pairs.accepted)[:6]
+    result = linkviz.find_counterfactuals(linked.link, linked.generator, linked.classifier,
+                                          torch.from_numpy(test_pairs.r[examples]), origin=origin, target=target,
+                                          max_steps=300, seed=0, progress=False)
+    assert result.success_rate >= 0.8
+    trajectory = linkviz.counterfactual_trajectory(linked.link, linked.generator, linked.classifier,
+                                                   torch.from_numpy(test_pairs.r[examples]), result.shift,
+                                                   alphas=np.array([0.0, 1.0]))
+    succeeded = result.success
+    assert (trajectory.probabilities[succeeded, -1, target] > trajectory.probabilities[succeeded, 0, target]).all()
