@@ -1,0 +1,260 @@
+"""Motion arrows on a darkened image, coloured by direction: into the image bytes (live views) or as a quiver.
+
+Only the strongest motions are drawn: the flow is averaged over ``step`` x ``step`` cells and the cells at or
+above the ``quantile`` of cell magnitudes (and above ``min_magnitude``) get an arrow from the cell centre along
+the mean displacement. Colour: HSV hue = screen angle / 2 pi (0 right = red, up = yellow-green, left = cyan,
+down = violet), saturation = magnitude / ``max_magnitude``, value 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from skimage import draw
+from skimage.color import hsv2rgb
+
+from linkviz.tracking.flow import MotionField
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = ["MotionArrows", "direction_colors", "draw_motion_arrows", "plot_motion_quiver", "strongest_motions"]
+
+
+@dataclass(frozen=True, eq=False)
+class MotionArrows:
+    """The arrows selected for drawing, weakest first.
+
+    Attributes
+    ----------
+    positions : ndarray, shape (K, 2)
+        Arrow tails ``(row, col)`` in image pixels (cell centres).
+    vectors : ndarray, shape (K, 2)
+        Mean ``(row, col)`` displacement of each cell, in pixels.
+    threshold : float
+        Magnitude at or above which a cell got an arrow.
+    """
+
+    positions: np.ndarray
+    vectors: np.ndarray
+    threshold: float
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    @property
+    def magnitude(self) -> np.ndarray:
+        """Arrow lengths in pixels, shape (K,)."""
+        return np.hypot(self.vectors[:, 0], self.vectors[:, 1])
+
+    @property
+    def angle(self) -> np.ndarray:
+        """Screen angles in radians, shape (K,): 0 right, pi/2 up."""
+        return np.arctan2(0.0 - self.vectors[:, 0], self.vectors[:, 1])
+
+
+def strongest_motions(field: MotionField, *, quantile: float = 0.85, step: int = 6,
+                      min_magnitude: float = 0.1) -> MotionArrows:
+    """Cells of ``field`` whose mean motion is among the strongest ``1 - quantile`` fraction.
+
+    Parameters
+    ----------
+    field : MotionField
+        Flow of shape (2, H, W).
+    quantile : float in [0, 1)
+        0.85 keeps the strongest 15 % of cells (ties at the threshold are all kept).
+    step : int
+        Cell size in pixels; cells with less than half their pixels valid are ignored.
+    min_magnitude : float
+        Cells moving this little (pixels) or less never get an arrow, so static images get none.
+
+    Returns
+    -------
+    MotionArrows
+    """
+    if not 0.0 <= quantile < 1.0:
+        raise ValueError(f"quantile must be in [0, 1); got {quantile}")
+    height, width = field.shape
+    if not 1 <= step <= min(height, width):
+        raise ValueError(f"step must be between 1 and {min(height, width)} pixels; got {step}")
+    n_rows, n_cols = height // step, width // step
+    weights = field.valid[:n_rows * step, :n_cols * step].reshape(n_rows, step, n_cols, step).sum(axis=(1, 3))
+    sums = (field.flow * field.valid)[:, :n_rows * step, :n_cols * step].reshape(2, n_rows, step, n_cols, step)
+    means = sums.sum(axis=(2, 4)) / np.maximum(weights, 1)
+    usable = weights >= step * step / 2
+    magnitude = np.hypot(means[0], means[1])
+    if not usable.any():
+        return MotionArrows(np.empty((0, 2)), np.empty((0, 2)), np.inf)
+    threshold = float(np.quantile(magnitude[usable], quantile))
+    keep = usable & (magnitude >= threshold) & (magnitude > min_magnitude)
+    cell_rows, cell_cols = np.nonzero(keep)
+    order = np.argsort(magnitude[keep], kind="stable")
+    positions = np.column_stack([cell_rows, cell_cols])[order] * step + (step - 1) / 2
+    vectors = means[:, keep].T[order]
+    return MotionArrows(positions.astype(np.float64), vectors, threshold)
+
+
+def direction_colors(angle: np.ndarray, magnitude: np.ndarray, *, max_magnitude: float) -> np.ndarray:
+    """RGB colours for motions: hue = angle / 2 pi, saturation = magnitude / max_magnitude, value 1.
+
+    Parameters
+    ----------
+    angle : ndarray, shape (...)
+        Screen angles in radians (0 right, pi/2 up).
+    magnitude : ndarray, shape (...)
+        Lengths in pixels.
+    max_magnitude : float
+        Magnitude of full saturation (> 0); larger ones are clipped.
+
+    Returns
+    -------
+    ndarray, shape (..., 3), float64 in [0, 1]
+    """
+    if not max_magnitude > 0:
+        raise ValueError(f"max_magnitude must be positive; got {max_magnitude}")
+    angle, magnitude = np.broadcast_arrays(np.asarray(angle, float), np.asarray(magnitude, float))
+    hsv = np.stack([np.mod(angle, 2 * np.pi) / (2 * np.pi), np.clip(magnitude / max_magnitude, 0.0, 1.0),
+                    np.ones(angle.shape)], axis=-1)
+    return hsv2rgb(hsv.reshape(-1, 1, 3)).reshape(hsv.shape)
+
+
+def draw_motion_arrows(image: np.ndarray, field: MotionField, *, quantile: float = 0.85, step: int = 6,
+                       upscale: int = 4, brightness: float = 0.4, arrow_scale: float | None = None,
+                       max_magnitude: float | None = None, min_magnitude: float = 0.1,
+                       value_range: tuple[float, float] = (0.0, 1.0), thickness: int = 2) -> np.ndarray:
+    """The image, darkened and upsampled, with arrows for its strongest motions drawn into the pixels.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W) or (H, W, 3)
+        The reference image the field lives on; uint8 (0-255) or float in ``value_range``.
+    field : MotionField
+        Flow of shape (2, H, W).
+    quantile, step, min_magnitude
+        Which motions get arrows; see :func:`strongest_motions`.
+    upscale : int
+        Nearest-neighbour upsampling factor, so that arrows on small images stay legible.
+    brightness : float in [0, 1]
+        Factor applied to the image under the arrows.
+    arrow_scale : float, optional
+        Drawn length per pixel of motion. Default: the longest arrow spans 0.9 ``step``. Fix it (and
+        ``max_magnitude``) to compare frames of a live view.
+    max_magnitude : float, optional
+        Magnitude of full colour saturation; default the largest drawn magnitude.
+    value_range : (float, float)
+        Black and white levels of a float image, e.g. (-1, 1) for generator output.
+    thickness : int
+        Shaft width in output pixels.
+
+    Returns
+    -------
+    ndarray, shape (H * upscale, W * upscale, 3), uint8
+    """
+    if upscale < 1 or thickness < 1:
+        raise ValueError(f"upscale and thickness must be >= 1; got {upscale}, {thickness}")
+    canvas = _darkened_rgb(image, field.shape, brightness=brightness, value_range=value_range)
+    canvas = np.repeat(np.repeat(canvas, upscale, axis=0), upscale, axis=1)
+    arrows = strongest_motions(field, quantile=quantile, step=step, min_magnitude=min_magnitude)
+    if not len(arrows):
+        return canvas
+    scale = _arrow_scale(arrows, step) if arrow_scale is None else arrow_scale
+    colors = direction_colors(arrows.angle, arrows.magnitude,
+                              max_magnitude=max_magnitude or float(arrows.magnitude.max()))
+    colors = np.round(colors * 255).astype(np.uint8)
+    tails = (arrows.positions + 0.5) * upscale - 0.5
+    for tail, vector, color in zip(tails, arrows.vectors, colors):
+        _draw_arrow(canvas, tail, tail + vector * scale * upscale, color, thickness=thickness)
+    return canvas
+
+
+def plot_motion_quiver(image: np.ndarray, field: MotionField, *, quantile: float = 0.85, step: int = 6,
+                       brightness: float = 0.4, arrow_scale: float | None = None,
+                       max_magnitude: float | None = None, min_magnitude: float = 0.1,
+                       value_range: tuple[float, float] = (0.0, 1.0), ax: "Axes | None" = None) -> "Figure":
+    """Vector figure of the strongest motions: a matplotlib quiver on the darkened image.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W) or (H, W, 3)
+        The reference image; uint8 or float in ``value_range``.
+    field : MotionField
+        Flow of shape (2, H, W).
+    quantile, step, min_magnitude, brightness, arrow_scale, max_magnitude, value_range
+        As in :func:`draw_motion_arrows`.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    import matplotlib.pyplot as plt
+
+    background = _darkened_rgb(image, field.shape, brightness=brightness, value_range=value_range)
+    arrows = strongest_motions(field, quantile=quantile, step=step, min_magnitude=min_magnitude)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.0, 4.0 * field.shape[0] / field.shape[1]))
+    ax.imshow(background, interpolation="nearest")
+    if len(arrows):
+        scale = _arrow_scale(arrows, step) if arrow_scale is None else arrow_scale
+        colors = direction_colors(arrows.angle, arrows.magnitude,
+                                  max_magnitude=max_magnitude or float(arrows.magnitude.max()))
+        ax.quiver(arrows.positions[:, 1], arrows.positions[:, 0], arrows.vectors[:, 1], arrows.vectors[:, 0],
+                  color=colors, angles="xy", scale_units="xy", scale=1.0 / scale, width=0.006)
+    ax.set_axis_off()
+    ax.set_title(f"strongest {100 * (1 - quantile):.0f}% of motions", fontsize=9)
+    return ax.figure
+
+
+def _darkened_rgb(image: np.ndarray, shape: tuple[int, int], *, brightness: float,
+                  value_range: tuple[float, float]) -> np.ndarray:
+    """``image`` as uint8 RGB of shape (H, W, 3), scaled by ``brightness``."""
+    image = np.asarray(image)
+    if image.shape[:2] != shape or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
+        raise ValueError(f"image must have shape {shape} or {shape + (3,)} to match the field; got {image.shape}")
+    if not 0.0 <= brightness <= 1.0:
+        raise ValueError(f"brightness must be in [0, 1]; got {brightness}")
+    if image.dtype == np.uint8:
+        unit = image / 255.0
+    else:
+        low, high = value_range
+        if not high > low:
+            raise ValueError(f"value_range must be increasing; got {value_range}")
+        unit = np.clip((np.nan_to_num(image.astype(np.float64)) - low) / (high - low), 0.0, 1.0)
+    if unit.ndim == 2:
+        unit = np.repeat(unit[:, :, None], 3, axis=2)
+    return np.round(unit * brightness * 255).astype(np.uint8)
+
+
+def _arrow_scale(arrows: MotionArrows, step: int) -> float:
+    """Drawn length per pixel of motion that makes the longest arrow 0.9 cells long."""
+    return 0.9 * step / float(arrows.magnitude.max())
+
+
+def _draw_arrow(canvas: np.ndarray, tail: np.ndarray, tip: np.ndarray, color: np.ndarray, *,
+                thickness: int) -> None:
+    """Draw a shaft and a filled triangular head from ``tail`` to ``tip`` ((row, col) floats) in place."""
+    vector = tip - tail
+    length = float(np.hypot(*vector))
+    if length < 1.0:
+        return
+    direction = vector / length
+    normal = np.array([direction[1], -direction[0]])
+    head_length = max(3.0, 0.35 * length)
+    base = tip - direction * min(head_length, length)
+    for offset in np.arange(thickness) - (thickness - 1) / 2:
+        start, end = np.round(tail + offset * normal).astype(int), np.round(base + offset * normal).astype(int)
+        rows, cols = draw.line(start[0], start[1], end[0], end[1])
+        _paint(canvas, rows, cols, color)
+    corners = np.array([tip, base + normal * head_length / 2, base - normal * head_length / 2])
+    rows, cols = draw.polygon(corners[:, 0], corners[:, 1], shape=canvas.shape[:2])
+    _paint(canvas, rows, cols, color)
+    rows, cols = draw.polygon_perimeter(np.round(corners[:, 0]), np.round(corners[:, 1]), shape=canvas.shape[:2])
+    _paint(canvas, rows, cols, color)
+
+
+def _paint(canvas: np.ndarray, rows: np.ndarray, cols: np.ndarray, color: np.ndarray) -> None:
+    inside = (rows >= 0) & (rows < canvas.shape[0]) & (cols >= 0) & (cols < canvas.shape[1])
+    canvas[rows[inside], cols[inside]] = color

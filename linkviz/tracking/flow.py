@@ -1,0 +1,162 @@
+"""Dense motion between two images: the residual flow left after global alignment.
+
+The flow is the displacement of image content from the reference image to the moving image, sampled on the
+reference grid: content at reference pixel ``x`` is found at ``x + flow[:, x]`` in the (aligned) moving image.
+Components are ``(row, col)`` like :func:`skimage.registration.optical_flow_tvl1`, which computes it (or
+``optical_flow_ilk``).
+
+Angles (:attr:`MotionField.angle`) are screen angles: 0 points right (+col), pi/2 points up (-row), in
+(-pi, pi].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from skimage.registration import optical_flow_ilk, optical_flow_tvl1
+
+from linkviz.tracking.alignment import Alignment, AlignMethod, _gray_pair, align_images
+
+__all__ = ["FlowMethod", "MotionField", "dense_flow", "residual_flow"]
+
+FlowMethod = Literal["tvl1", "ilk"]
+_FLOW_METHODS: tuple[str, ...] = ("tvl1", "ilk")
+
+
+@dataclass(frozen=True, eq=False)
+class MotionField:
+    """A dense displacement field on the reference grid.
+
+    Attributes
+    ----------
+    flow : ndarray, shape (2, H, W), float64
+        ``(row, col)`` displacement in pixels from the reference image to the (aligned) moving image. Zero where
+        ``valid`` is False; never NaN.
+    valid : ndarray, shape (H, W), bool
+        Pixels where the flow is defined (the aligned moving image covers them).
+    method : {"tvl1", "ilk"}
+        Optical-flow estimator.
+    alignment : Alignment or None
+        The global alignment removed before the flow was computed (None: the images were used as given).
+    """
+
+    flow: np.ndarray
+    valid: np.ndarray
+    method: str
+    alignment: Alignment | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(H, W)`` of the field."""
+        return self.flow.shape[1], self.flow.shape[2]
+
+    @property
+    def magnitude(self) -> np.ndarray:
+        """Displacement length in pixels, shape (H, W)."""
+        return np.hypot(self.flow[0], self.flow[1])
+
+    @property
+    def angle(self) -> np.ndarray:
+        """Screen direction in radians, shape (H, W): 0 right, pi/2 up, in (-pi, pi]; 0 where there is no motion."""
+        return np.arctan2(0.0 - self.flow[0], self.flow[1])  # 0.0 - x: no -0.0, so left is +pi
+
+    def total_flow(self) -> np.ndarray:
+        """Global alignment and residual flow composed, shape (2, H, W), ``(row, col)``.
+
+        Content at reference pixel ``x`` moved to ``T(x + flow(x))`` in the moving image, with ``T`` the
+        alignment's forward transform; this returns ``T(x + flow(x)) - x``.
+        """
+        if self.alignment is None:
+            return self.flow.copy()
+        rows, cols = np.mgrid[:self.shape[0], :self.shape[1]].astype(np.float64)
+        matrix = self.alignment.matrix
+        x, y = cols + self.flow[1], rows + self.flow[0]
+        moved_col = matrix[0, 0] * x + matrix[0, 1] * y + matrix[0, 2]
+        moved_row = matrix[1, 0] * x + matrix[1, 1] * y + matrix[1, 2]
+        return np.stack([moved_row - rows, moved_col - cols])
+
+
+def dense_flow(reference_image: np.ndarray, moving_image: np.ndarray, *, method: FlowMethod = "tvl1",
+               valid: np.ndarray | None = None, attachment: float = 15.0, radius: int = 7,
+               num_warp: int | None = None, prefilter: bool = False) -> MotionField:
+    """Dense optical flow from ``reference_image`` to ``moving_image`` (no alignment).
+
+    Parameters
+    ----------
+    reference_image, moving_image : ndarray, shape (H, W) or (H, W, 3)
+        Same-shape grey or RGB (channels last) images, finite; rescaled jointly to [0, 1] grey.
+    method : {"tvl1", "ilk"}
+        TV-L1 (:func:`~skimage.registration.optical_flow_tvl1`, smooth, accurate) or iterative Lucas-Kanade
+        (:func:`~skimage.registration.optical_flow_ilk`, faster).
+    valid : ndarray, shape (H, W), bool, optional
+        Pixels where the pair is comparable; the flow is set to zero elsewhere. Default: everywhere.
+    attachment : float
+        TV-L1 data weight (larger: less smoothing).
+    radius : int
+        ILK window radius in pixels.
+    num_warp : int, optional
+        Warps per pyramid level; default scikit-image's (5 for tvl1, 10 for ilk).
+    prefilter : bool
+        Median-filter the flow between warps.
+
+    Returns
+    -------
+    MotionField
+        Flow with NaN/inf (flat, textureless windows of ILK) replaced by zero.
+    """
+    if method not in _FLOW_METHODS:
+        raise ValueError(f"method must be one of {_FLOW_METHODS}; got {method!r}")
+    reference_gray, moving_gray = _gray_pair(reference_image, moving_image)
+    if valid is None:
+        valid = np.ones(reference_gray.shape, dtype=bool)
+    else:
+        valid = np.asarray(valid, dtype=bool)
+        if valid.shape != reference_gray.shape:
+            raise ValueError(f"valid has shape {valid.shape}; expected {reference_gray.shape}")
+    if method == "tvl1":
+        options = {} if num_warp is None else {"num_warp": num_warp}
+        flow = optical_flow_tvl1(reference_gray, moving_gray, attachment=attachment, prefilter=prefilter,
+                                 **options)
+    else:
+        options = {} if num_warp is None else {"num_warp": num_warp}
+        flow = optical_flow_ilk(reference_gray, moving_gray, radius=radius, prefilter=prefilter, **options)
+    flow = np.nan_to_num(flow.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    flow[:, ~valid] = 0.0
+    return MotionField(flow=flow, valid=valid, method=method)
+
+
+def residual_flow(reference_image: np.ndarray, moving_image: np.ndarray, *, alignment: Alignment | None = None,
+                  align_method: AlignMethod = "auto", method: FlowMethod = "tvl1", attachment: float = 15.0,
+                  radius: int = 7, num_warp: int | None = None, prefilter: bool = False,
+                  seed: int = 0) -> MotionField:
+    """Align globally, then the dense flow of the motion that is left (the local changes).
+
+    Parameters
+    ----------
+    reference_image, moving_image : ndarray, shape (H, W) or (H, W, 3)
+        E.g. the unperturbed and the tuned image; same shape, channels last.
+    alignment : Alignment, optional
+        A precomputed alignment of this pair; by default :func:`align_images` with ``align_method``.
+    align_method : {"auto", "phase", "features"}
+        Estimator for the global alignment when ``alignment`` is not given.
+    method, attachment, radius, num_warp, prefilter
+        As in :func:`dense_flow`.
+    seed : int
+        RANSAC seed of the alignment.
+
+    Returns
+    -------
+    MotionField
+        Residual flow on the reference grid (zero outside the aligned overlap), with the alignment attached;
+        :meth:`MotionField.total_flow` adds the global part back.
+    """
+    if alignment is None:
+        alignment = align_images(reference_image, moving_image, method=align_method, seed=seed)
+    elif alignment.warped.shape != np.shape(moving_image):
+        raise ValueError(f"alignment was computed for images of shape {alignment.warped.shape}; "
+                         f"got {np.shape(moving_image)}")
+    field = dense_flow(reference_image, alignment.warped, method=method, valid=alignment.valid,
+                       attachment=attachment, radius=radius, num_warp=num_warp, prefilter=prefilter)
+    return MotionField(flow=field.flow, valid=field.valid, method=method, alignment=alignment)
