@@ -35,7 +35,7 @@ from skimage.measure import ransac
 from skimage.registration import phase_cross_correlation
 from skimage.transform import AffineTransform, warp
 
-__all__ = ["Alignment", "AlignmentError", "AlignMethod", "align_images"]
+__all__ = ["AlignMethod", "Alignment", "AlignmentError", "align_images"]
 
 AlignMethod = Literal["auto", "phase", "features"]
 _METHODS: tuple[str, ...] = ("auto", "phase", "features")

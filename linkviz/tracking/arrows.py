@@ -173,7 +173,7 @@ def draw_motion_arrows(image: np.ndarray, field: MotionField, *, quantile: float
 def plot_motion_quiver(image: np.ndarray, field: MotionField, *, quantile: float = 0.85, step: int = 6,
                        brightness: float = 0.4, arrow_scale: float | None = None,
                        max_magnitude: float | None = None, min_magnitude: float = 0.1,
-                       value_range: tuple[float, float] = (0.0, 1.0), ax: "Axes | None" = None) -> "Figure":
+                       value_range: tuple[float, float] = (0.0, 1.0), ax: Axes | None = None) -> Figure:
     """Vector figure of the strongest motions: a matplotlib quiver on the darkened image.
 
     Parameters
