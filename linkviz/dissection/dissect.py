@@ -1,0 +1,318 @@
+"""Network Dissection of one layer: thresholds, IoU tally and unit labels, with a correctly keyed cache."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from ..cache import ChunkedStore, entry_directory
+from ..hashing import hash_arguments, hash_state
+from ..models.classifier import Classifier, ClassifierSpec, preprocess
+from ..models.hooks import resolve_module, run_with_cache
+from .broden import ProbeDataset
+from .quantile import TopQuantile, lite_level
+from .tally import Mode, Tally, TallyCounts, best_labels, iou_matrix
+
+__all__ = ["DETECTOR_IOU", "DissectionResult", "dissect", "dissection_cache_key"]
+
+#: A unit is a detector of its best concept if its IoU is strictly above this (Bau et al. 2017).
+DETECTOR_IOU = 0.04
+_CACHE_VERSION = 1
+_CACHE_NAMESPACE = "dissection"
+_CACHE_ARRAYS = ("thresholds", "intersection", "activation", "truth", "active", "image_max")
+_UPSAMPLING = "bilinear, align_corners=False, to the segmentation resolution; unit on where value > threshold"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class DissectionResult:
+    """Network Dissection of one layer.
+
+    Attributes
+    ----------
+    layer : str
+        Dotted module name.
+    mode : {"paper", "lite"}
+    quantile : float
+        Top fraction of activations above the threshold (0.005).
+    level : float
+        Quantile level the thresholds were read at (``1 - quantile``, or Lite's 994/999).
+    categories : tuple of str
+        Categories dissected, in order.
+    label_names : tuple of str, length L
+    label_category : ndarray of int64, shape (L,)
+        Primary category of each label (index into ``categories``; -1 = skipped).
+    thresholds : ndarray of float64, shape (C,)
+    counts : TallyCounts
+    image_max : ndarray of float32, shape (N, C)
+        Spatial maximum of each unit on each probe image (ranks top-activating images).
+    detector_threshold : float
+        IoU above which a unit counts as a detector.
+    """
+
+    layer: str
+    mode: str
+    quantile: float
+    level: float
+    categories: tuple[str, ...]
+    label_names: tuple[str, ...]
+    label_category: np.ndarray
+    thresholds: np.ndarray
+    counts: TallyCounts
+    image_max: np.ndarray
+    detector_threshold: float = DETECTOR_IOU
+
+    @cached_property
+    def iou(self) -> np.ndarray:
+        """IoU of every unit with every concept, shape (C, L); NaN for skipped concepts."""
+        return iou_matrix(self.counts, self.label_category)
+
+    @cached_property
+    def _best(self) -> tuple[np.ndarray, np.ndarray]:
+        return best_labels(self.iou, self.label_category, n_categories=len(self.categories), mode=self.mode)
+
+    @property
+    def unit_labels(self) -> np.ndarray:
+        """Best label number per unit, shape (C,); 0 = "none"."""
+        return self._best[0]
+
+    @property
+    def unit_iou(self) -> np.ndarray:
+        """IoU of each unit's best label, shape (C,); 0 for "none"."""
+        return self._best[1]
+
+    @property
+    def is_detector(self) -> np.ndarray:
+        """Whether each unit's best IoU is above ``detector_threshold``, shape (C,)."""
+        return self.unit_iou > self.detector_threshold
+
+    @property
+    def dead_units(self) -> np.ndarray:
+        """Units that are never above their threshold on any pixel, shape (C,) bool."""
+        return self.counts.active == 0
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per unit: ``unit, label, category, iou, is_detector`` (label and category "none" if unlabelled)."""
+        labels = self.unit_labels
+        names = np.array(self.label_names, dtype=object)[labels]
+        categories = np.array(self.categories + ("none",), dtype=object)[self.label_category[labels]]
+        return pd.DataFrame({
+            "unit": np.arange(len(labels)),
+            "label": np.where(labels == 0, "none", names),
+            "category": np.where(labels == 0, "none", categories),
+            "iou": self.unit_iou,
+            "is_detector": self.is_detector,
+        })
+
+    def unique_detectors(self) -> int:
+        """Number of distinct concepts among detector units."""
+        return int(np.unique(self.unit_labels[self.is_detector]).size)
+
+    def detectors_per_concept(self) -> pd.DataFrame:
+        """Detector units per concept: ``label, category, units``, grouped by category, most units first."""
+        frame = self.to_frame()
+        frame = frame[frame.is_detector]
+        table = frame.groupby(["category", "label"], as_index=False).size().rename(columns={"size": "units"})
+        order = {c: i for i, c in enumerate(self.categories)}
+        table["_order"] = table["category"].map(order)
+        table = table.sort_values(["_order", "units", "label"], ascending=[True, False, True])
+        return table.drop(columns="_order").reset_index(drop=True)
+
+    def __repr__(self) -> str:
+        return (f"DissectionResult(layer={self.layer!r}, mode={self.mode!r}, {len(self.thresholds)} units, "
+                f"{int(self.is_detector.sum())} detectors covering {self.unique_detectors()} concepts "
+                f"with IoU > {self.detector_threshold})")
+
+
+def _unwrap(model: nn.Module | Classifier, spec: ClassifierSpec | None) -> tuple[nn.Module, ClassifierSpec | None]:
+    if isinstance(model, Classifier):
+        return model.module, model.spec if spec is None else spec
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module or a Classifier, got {type(model).__name__}")
+    return model, spec
+
+
+def _level(quantile: float, mode: str) -> float:
+    if not 0.0 < quantile < 1.0:
+        raise ValueError(f"quantile must lie in (0, 1), got {quantile}")
+    if mode not in ("paper", "lite"):
+        raise ValueError(f"mode must be 'paper' or 'lite', got {mode!r}")
+    return 1.0 - quantile if mode == "paper" else lite_level(quantile)
+
+
+def _cache_meta(module: nn.Module, layer: str, probe: ProbeDataset, *, quantile: float,
+                categories: Sequence[str], spec: ClassifierSpec | None, mode: str) -> dict:
+    return {"model": hash_state(module), "layer": layer, "probe": probe.fingerprint, "categories": list(categories),
+            "quantile": float(quantile), "level": _level(quantile, mode), "mode": mode, "upsampling": _UPSAMPLING,
+            "spec": None if spec is None else dataclasses.asdict(spec), "version": _CACHE_VERSION}
+
+
+def dissection_cache_key(model: nn.Module | Classifier, layer: str, probe: ProbeDataset, *, quantile: float = 0.005,
+                         categories: Sequence[str] | None = None, spec: ClassifierSpec | None = None,
+                         mode: Mode = "paper") -> str:
+    """The cache key of a dissection: a hash of the model weights, layer, probe content, categories, quantile,
+    input spec, upsampling and mode (16 hex digits)."""
+    module, spec = _unwrap(model, spec)
+    categories = probe.categories if categories is None else tuple(categories)
+    return hash_arguments(**_cache_meta(module, layer, probe, quantile=quantile, categories=categories, spec=spec,
+                                        mode=mode))
+
+
+def _batches(n: int, batch_size: int) -> Iterator[np.ndarray]:
+    for start in range(0, n, batch_size):
+        yield np.arange(start, min(n, start + batch_size))
+
+
+def _layer_output(module: nn.Module, layer: str, images: np.ndarray, spec: ClassifierSpec | None,
+                  device: torch.device) -> Tensor:
+    """Activations ``[n, C, h, w]`` of ``layer`` for uint8 images ``[n, H, W, 3]``."""
+    x = torch.from_numpy(images).to(device).permute(0, 3, 1, 2).float().div(255.0)
+    if spec is not None:
+        x = preprocess(x * 2.0 - 1.0, spec)
+    with torch.inference_mode():
+        _, cache = run_with_cache(module, x, layer)
+    output = cache[layer].float()
+    if output.ndim == 2:
+        output = output[:, :, None, None]
+    if output.ndim != 4:
+        raise ValueError(f"layer {layer!r} outputs shape {tuple(output.shape)}; dissection needs [N, C, H, W] maps "
+                         "(or [N, C], treated as 1 x 1)")
+    return output
+
+
+def _module_device(module: nn.Module) -> torch.device:
+    for tensor in (*module.parameters(), *module.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def dissect(model: nn.Module | Classifier, layer: str, probe: ProbeDataset, *, quantile: float = 0.005,
+            categories: Sequence[str] | None = None, spec: ClassifierSpec | None = None, batch_size: int = 32,
+            device: str | torch.device | None = None, mode: Mode = "paper",
+            detector_threshold: float = DETECTOR_IOU, cache_dir: str | Path | None = None, progress: bool = True,
+            keep_activations_bytes: int = 2**28) -> DissectionResult:
+    """Label the units of one layer with the probe concepts they detect (Network Dissection).
+
+    Two passes over the probe: the first streams every unit's activations into an exact top-``quantile``
+    threshold, the second tallies IoU of the thresholded, upsampled maps against every concept (see
+    :mod:`linkviz.dissection.tally`).
+
+    Parameters
+    ----------
+    model : nn.Module or Classifier
+        The network (its weights are not changed; submodules are put in eval mode during the run and restored).
+    layer : str
+        Dotted name of the layer to dissect, as in ``model.named_modules()``.
+    probe : ProbeDataset
+        Images and concept labels.
+    quantile : float
+        Fraction of all activation values of a unit above its threshold.
+    categories : sequence of str, optional
+        Probe categories to use (default all); primary categories are chosen among these.
+    spec : ClassifierSpec, optional
+        How to turn images into network input (default: a ``Classifier``'s own spec; for a bare module,
+        RGB in [0, 1] at the probe's image size).
+    batch_size : int
+        Images per forward pass.
+    device : str or torch.device, optional
+        Where the model runs and the tally is computed (default: the model's device). The model is not moved.
+    mode : {"paper", "lite"}
+        IoU definition (see :mod:`linkviz.dissection.tally`); ``"lite"`` also reads the threshold at
+        NetDissect-Lite's level.
+    detector_threshold : float
+        A unit is a detector if its best IoU is above this.
+    cache_dir : path, optional
+        Root of an on-disk cache keyed by :func:`dissection_cache_key`; an entry is reused only if all its
+        arguments match.
+    progress : bool
+        Show progress bars.
+    keep_activations_bytes : int
+        Keep the first pass's activations in memory for the second if they take at most this many bytes;
+        otherwise run the model again.
+
+    Returns
+    -------
+    DissectionResult
+
+    Raises
+    ------
+    LayerNotFoundError
+        If ``layer`` is not a submodule of the model.
+    ValueError
+        For a bad quantile, mode, batch size or categories, or a layer without channel maps.
+    """
+    module, spec = _unwrap(model, spec)
+    level = _level(quantile, mode)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    resolve_module(module, layer)
+    categories = probe.categories if categories is None else tuple(categories)
+    label_category = probe.primary_categories(categories)
+    device = _module_device(module) if device is None else torch.device(device)
+    build = lambda arrays: DissectionResult(  # noqa: E731
+        layer=layer, mode=mode, quantile=float(quantile), level=level, categories=categories,
+        label_names=probe.label_names, label_category=label_category, thresholds=arrays["thresholds"],
+        counts=TallyCounts(intersection=arrays["intersection"], activation=arrays["activation"],
+                           truth=arrays["truth"], active=arrays["active"], mode=mode, n_images=len(probe)),
+        image_max=arrays["image_max"], detector_threshold=detector_threshold)
+    store = None
+    if cache_dir is not None:
+        meta = _cache_meta(module, layer, probe, quantile=quantile, categories=categories, spec=spec, mode=mode)
+        store = ChunkedStore(entry_directory(cache_dir, _CACHE_NAMESPACE, hash_arguments(**meta)), meta=meta,
+                             keys=_CACHE_ARRAYS)
+        if store.is_complete:
+            return build(store.load(0))
+    training = {m: m.training for m in module.modules()}
+    module.eval()
+    try:
+        arrays = _run(module, layer, probe, categories=categories, label_category=label_category, spec=spec,
+                      batch_size=batch_size, device=device, level=level, mode=mode, progress=progress,
+                      keep_activations_bytes=keep_activations_bytes)
+    finally:
+        for submodule, was_training in training.items():
+            submodule.train(was_training)
+    if store is not None:
+        store.save(0, **arrays)
+        store.mark_complete()
+    return build(arrays)
+
+
+def _run(module: nn.Module, layer: str, probe: ProbeDataset, *, categories: tuple[str, ...],
+         label_category: np.ndarray, spec: ClassifierSpec | None, batch_size: int, device: torch.device,
+         level: float, mode: Mode, progress: bool, keep_activations_bytes: int) -> dict[str, np.ndarray]:
+    n = len(probe)
+    quantiles: TopQuantile | None = None
+    kept: list[Tensor] | None = []
+    image_max = []
+    with tqdm(total=n, desc=f"{layer}: thresholds", unit="img", disable=not progress) as bar:
+        for indices in _batches(n, batch_size):
+            output = _layer_output(module, layer, probe.image_batch(indices), spec, device)
+            if quantiles is None:
+                quantiles = TopQuantile(n * output.shape[2] * output.shape[3], level=level, device=device)
+                if n * output[0].numel() * 4 > keep_activations_bytes:
+                    kept = None
+            quantiles.update(output)
+            image_max.append(output.flatten(2).amax(2).cpu())
+            if kept is not None:
+                kept.append(output.cpu())
+            bar.update(len(indices))
+    thresholds = quantiles.result()
+    tally = Tally(thresholds, label_category, n_categories=len(categories),
+                  segmentation_shape=probe.segmentation_shape, mode=mode, device=device)
+    with tqdm(total=n, desc=f"{layer}: IoU tally", unit="img", disable=not progress) as bar:
+        for b, indices in enumerate(_batches(n, batch_size)):
+            output = kept[b] if kept is not None else _layer_output(module, layer, probe.image_batch(indices), spec,
+                                                                    device)
+            pixel, image = probe.label_batch(indices, categories=categories)
+            tally.update(output, pixel_labels=pixel, image_labels=image)
+            bar.update(len(indices))
+    counts = tally.counts()
+    return {"thresholds": thresholds, "intersection": counts.intersection, "activation": counts.activation,
+            "truth": counts.truth, "active": counts.active, "image_max": torch.cat(image_max).numpy()}

@@ -1,0 +1,192 @@
+"""Painted part labels on disk: one uint8 PNG label map per image plus ``labels.json`` with the label names.
+
+Layout of a label folder::
+
+    labels.json     {"format": "linkviz-part-labels", "version": 1,
+                     "label_names": ["background", "cap", ...], "files": ["seed0.png", ...]}
+    seed0.png       8-bit greyscale; pixel value = index into label_names
+    ...
+
+Any image viewer opens the maps, and any tool that writes 8-bit greyscale PNGs can produce them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+__all__ = ["LABELS_FILE", "LabelFileError", "PaintedLabels", "load_labels", "save_labels"]
+
+LABELS_FILE = "labels.json"
+_FORMAT = "linkviz-part-labels"
+_VERSION = 1
+_MAX_LABELS = 256
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class LabelFileError(ValueError):
+    """A label folder or label map that cannot be read as painted labels; the message names the file."""
+
+
+@dataclass(frozen=True)
+class PaintedLabels:
+    """Label maps of a handful of images with the names of their labels.
+
+    Attributes
+    ----------
+    masks : ndarray of int64, shape (N, H, W)
+        Label ids, indices into ``label_names``.
+    label_names : tuple of str
+        Name of each label id (id 0 is usually the background).
+    names : tuple of str
+        Name of each image (its PNG file name without ``.png``).
+    """
+
+    masks: np.ndarray
+    label_names: tuple[str, ...]
+    names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.masks)
+
+
+def _check_label_names(label_names: Sequence[str]) -> tuple[str, ...]:
+    names = tuple(label_names)
+    if not 1 <= len(names) <= _MAX_LABELS:
+        raise ValueError(f"need between 1 and {_MAX_LABELS} label names (uint8 maps); got {len(names)}")
+    if not all(isinstance(name, str) and name for name in names) or len(set(names)) != len(names):
+        raise ValueError(f"label names must be distinct non-empty strings; got {list(names)}")
+    return names
+
+
+def _check_ids(mask: np.ndarray, *, n_labels: int, where: str) -> None:
+    bad = np.unique(mask[(mask < 0) | (mask >= n_labels)])
+    if bad.size:
+        raise LabelFileError(f"{where}: label ids {bad[:10].tolist()} are not in [0, {n_labels}); the label set has "
+                             f"{n_labels} names")
+
+
+def save_labels(
+    directory: str | PathLike[str],
+    masks: np.ndarray | Sequence[np.ndarray],
+    *,
+    label_names: Sequence[str],
+    names: Sequence[str] | None = None,
+) -> list[Path]:
+    """Write label maps as uint8 PNGs and their label names as ``labels.json``.
+
+    Parameters
+    ----------
+    directory : str or PathLike
+        Folder to write into (created if missing); an existing ``labels.json`` there is replaced.
+    masks : ndarray of int, shape (N, H, W), or sequence of (H, W) arrays
+        Label ids in ``[0, len(label_names))``.
+    label_names : sequence of str
+        Distinct names, one per label id (at most 256).
+    names : sequence of str, optional
+        File stem of each map (letters, digits, ``._-``); default ``"000"``, ``"001"``, ...
+
+    Returns
+    -------
+    list of Path
+        The PNG files written, in order.
+
+    Raises
+    ------
+    ValueError
+        For bad label names or image names, or masks that are not 2-D integer maps.
+    LabelFileError
+        If a map holds an id outside ``[0, len(label_names))``.
+    """
+    label_names = _check_label_names(label_names)
+    masks = [np.asarray(mask) for mask in masks]
+    names = tuple(f"{i:03d}" for i in range(len(masks))) if names is None else tuple(names)
+    if len(names) != len(masks) or len(set(names)) != len(names):
+        raise ValueError(f"need {len(masks)} distinct image names, got {list(names)}")
+    for name, mask in zip(names, masks):
+        if not isinstance(name, str) or not _SAFE_NAME.match(name):
+            raise ValueError(f"image name {name!r} must be letters, digits, '.', '_' or '-' (it becomes a file name)")
+        if mask.ndim != 2 or not np.issubdtype(mask.dtype, np.integer):
+            raise ValueError(f"label map {name!r} must be a 2-D integer array; got {mask.dtype} {mask.shape}")
+        _check_ids(mask, n_labels=len(label_names), where=f"label map {name!r}")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, mask in zip(names, masks):
+        path = directory / f"{name}.png"
+        Image.fromarray(mask.astype(np.uint8)).save(path)  # 2-D uint8 -> mode "L"
+        paths.append(path)
+    index = {"format": _FORMAT, "version": _VERSION, "label_names": list(label_names),
+             "files": [path.name for path in paths]}
+    (directory / LABELS_FILE).write_text(json.dumps(index, indent=2) + "\n")
+    return paths
+
+
+def _read_index(path: Path) -> tuple[tuple[str, ...], list[str]]:
+    if not path.is_file():
+        raise FileNotFoundError(f"no label index at {path}; a label folder holds {LABELS_FILE} and PNG label maps")
+    try:
+        index = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise LabelFileError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(index, dict) or index.get("format") != _FORMAT:
+        raise LabelFileError(f"{path}: not a linkviz label index (expected \"format\": \"{_FORMAT}\")")
+    if index.get("version") != _VERSION:
+        raise LabelFileError(f"{path}: unsupported version {index.get('version')!r} (this linkviz reads {_VERSION})")
+    files = index.get("files")
+    if not isinstance(files, list) or not all(isinstance(f, str) and _SAFE_NAME.match(f) for f in files):
+        raise LabelFileError(f"{path}: \"files\" must be a list of plain PNG file names in the same folder")
+    try:
+        label_names = _check_label_names(index.get("label_names") or ())
+    except ValueError as error:
+        raise LabelFileError(f"{path}: {error}") from None
+    return label_names, files
+
+
+def load_labels(directory: str | PathLike[str]) -> PaintedLabels:
+    """Read a label folder written by :func:`save_labels` (or by hand in the same format).
+
+    Parameters
+    ----------
+    directory : str or PathLike
+        Folder with ``labels.json`` and the PNG maps it lists.
+
+    Returns
+    -------
+    PaintedLabels
+        The maps stacked as int64, with the label and image names.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``labels.json`` or a listed PNG is missing.
+    LabelFileError
+        If the index is malformed, a map is not an 8-bit greyscale PNG, the maps differ in size, or a map holds
+        a label id without a name; the message names the file.
+    """
+    directory = Path(directory)
+    label_names, files = _read_index(directory / LABELS_FILE)
+    masks, shape = [], None
+    for file in files:
+        path = directory / file
+        if not path.is_file():
+            raise FileNotFoundError(f"label map {path} listed in {directory / LABELS_FILE} does not exist")
+        with Image.open(path) as image:
+            if image.mode not in ("L", "P"):
+                raise LabelFileError(f"{path}: label maps must be 8-bit greyscale PNGs (mode 'L'); got mode "
+                                     f"{image.mode!r} (colour-coded masks are not label ids)")
+            mask = np.array(image, dtype=np.int64)
+        if shape is not None and mask.shape != shape:
+            raise LabelFileError(f"{path}: size {mask.shape} differs from the first map's {shape}")
+        shape = mask.shape
+        _check_ids(mask, n_labels=len(label_names), where=str(path))
+        masks.append(mask)
+    stacked = np.stack(masks) if masks else np.zeros((0, 0, 0), np.int64)
+    return PaintedLabels(masks=stacked, label_names=label_names, names=tuple(Path(f).stem for f in files))

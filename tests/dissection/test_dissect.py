@@ -1,0 +1,148 @@
+"""dissect(): planted detectors, dead units, 1x1 layers, the cache key, and the toy classifier end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from linkviz.dissection import DissectionResult, ProbeDataset, dissect, dissection_cache_key
+from linkviz.models.hooks import LayerNotFoundError
+
+NAMES = ("-", "square", "red-c", "beach-s")
+
+
+@pytest.fixture
+def square_probe() -> ProbeDataset:
+    """12 images 16x16: a bright-red 6x6 square labelled "square" on a dim noisy background; scene "beach-s"."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 100, (12, 16, 16, 3)).astype(np.uint8)
+    objects = np.zeros((12, 1, 16, 16), np.int64)
+    for i in range(12):
+        top, left = rng.integers(0, 10, 2)
+        images[i, top:top + 6, left:left + 6, 0] = rng.integers(180, 255, (6, 6))
+        objects[i, 0, top:top + 6, left:left + 6] = 1
+    colour = np.where(images[None, ..., 0].transpose(1, 0, 2, 3) > 150, 2, 0)
+    return ProbeDataset(images=images, label_names=NAMES, categories=("object", "color", "scene"),
+                        pixel_labels={"object": objects, "color": colour},
+                        image_labels={"scene": np.full((12, 1), 3)})
+
+
+def tiny_model() -> nn.Sequential:
+    """conv (3 units: red, dead, green) -> ReLU -> global average pool -> flatten."""
+    conv = nn.Conv2d(3, 3, 1)
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.bias.zero_()
+        conv.weight[0, 0] = 1.0  # unit 0 reads the red channel
+        conv.bias[1] = -1.0  # unit 1 is always negative: dead after the ReLU
+        conv.weight[2, 1] = 1.0  # unit 2 reads the (noise) green channel
+    return nn.Sequential(conv, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+
+def test_planted_detector_and_dead_unit(square_probe):
+    model = tiny_model()
+    # 36 of 256 pixels are squares; the top 10 % of red values all lie inside them
+    result = dissect(model, "1", square_probe, quantile=0.1, batch_size=5, progress=False)
+    frame = result.to_frame()
+    assert list(frame.columns) == ["unit", "label", "category", "iou", "is_detector"] and len(frame) == 3
+    assert frame.loc[0, "label"] in ("square", "red-c") and frame.loc[0, "iou"] > 0.5
+    assert frame.loc[0, "is_detector"]
+    assert tuple(frame.loc[1, ["label", "category", "iou", "is_detector"]]) == ("none", "none", 0.0, False)
+    assert result.dead_units.tolist() == [False, True, False]
+    assert result.unique_detectors() == len(set(frame.label[frame.is_detector]))
+    assert result.image_max.shape == (12, 3)
+    table = result.detectors_per_concept()
+    assert table.units.sum() == frame.is_detector.sum()
+
+
+def test_threshold_is_the_exact_quantile(square_probe):
+    model = tiny_model()
+    result = dissect(model, "0", square_probe, quantile=0.005, progress=False)
+    with torch.no_grad():
+        maps = model[0](torch.from_numpy(square_probe.images).permute(0, 3, 1, 2).float() / 255)
+    expected = np.quantile(maps.transpose(0, 1).reshape(3, -1).double().numpy(), 0.995, axis=1)
+    np.testing.assert_array_equal(result.thresholds, expected)
+    lite = dissect(model, "0", square_probe, quantile=0.005, mode="lite", progress=False)
+    assert lite.level == 994 / 999 and lite.mode == "lite"
+
+
+def test_one_by_one_and_flat_layers(square_probe):
+    model = tiny_model()
+    pooled = dissect(model, "2", square_probe, quantile=0.2, progress=False)  # [N, 3, 1, 1]
+    flat = dissect(model, "3", square_probe, quantile=0.2, progress=False)  # [N, 3]
+    assert len(pooled.to_frame()) == 3
+    np.testing.assert_array_equal(pooled.counts.intersection, flat.counts.intersection)
+    pixels = 16 * 16
+    assert np.all(pooled.counts.active % pixels == 0)  # a 1x1 map turns whole images on or off
+    assert pooled.to_frame().loc[1, "label"] == "none"
+
+
+def test_no_hooks_leak_and_training_mode_restored(square_probe):
+    model = tiny_model().train()
+    dissect(model, "1", square_probe, progress=False)
+    assert all(module.training for module in model.modules())
+    assert not any(module._forward_hooks for module in model.modules())
+    with pytest.raises(LayerNotFoundError):
+        dissect(model, "layer9", square_probe, progress=False)
+    assert not any(module._forward_hooks for module in model.modules())
+
+
+def test_cache_key_covers_layer_and_every_argument(square_probe):
+    model = tiny_model()
+    key = dissection_cache_key(model, "1", square_probe)
+    assert key == dissection_cache_key(model, "1", square_probe)
+    assert key != dissection_cache_key(model, "0", square_probe)  # the reference's bug: the layer was ignored
+    assert key != dissection_cache_key(model, "1", square_probe, quantile=0.01)
+    assert key != dissection_cache_key(model, "1", square_probe, mode="lite")
+    assert key != dissection_cache_key(model, "1", square_probe, categories=["object"])
+    other = tiny_model()
+    with torch.no_grad():
+        other[0].weight[0, 0] = 2.0
+    assert key != dissection_cache_key(other, "1", square_probe)
+
+
+def test_cache_reuses_only_matching_entries(square_probe, tmp_path):
+    model = tiny_model()
+    first = dissect(model, "0", square_probe, quantile=0.1, cache_dir=tmp_path, progress=False)
+    second = dissect(model, "1", square_probe, quantile=0.1, cache_dir=tmp_path, progress=False)
+    assert len(list((tmp_path / "dissection").iterdir())) == 2
+    assert not np.array_equal(first.thresholds, second.thresholds)  # layer 1 (after ReLU) has its own entry
+    fresh = dissect(model, "1", square_probe, quantile=0.1, progress=False)
+    cached = dissect(model, "1", square_probe, quantile=0.1, cache_dir=tmp_path, progress=False)
+    assert len(list((tmp_path / "dissection").iterdir())) == 2
+    pd.testing.assert_frame_equal(cached.to_frame(), fresh.to_frame())
+    np.testing.assert_array_equal(cached.counts.activation, fresh.counts.activation)
+
+
+def test_bad_arguments(square_probe):
+    model = tiny_model()
+    with pytest.raises(ValueError, match="quantile"):
+        dissect(model, "1", square_probe, quantile=0.0, progress=False)
+    with pytest.raises(ValueError, match="mode"):
+        dissect(model, "1", square_probe, mode="original", progress=False)
+    with pytest.raises(ValueError, match="unknown categories"):
+        dissect(model, "1", square_probe, categories=["material"], progress=False)
+
+
+WEIGHTS = Path(__file__).resolve().parents[2] / "linkviz" / "toyworld" / "weights" / "classifier.safetensors"
+
+
+@pytest.mark.skipif(not WEIGHTS.exists(), reason="toy classifier weights not present")
+def test_toy_classifier_layer4_smoke(toy_probe):
+    from linkviz.models.classifier import Classifier
+    from linkviz.toyworld import TOY_CLASSIFIER_SPEC
+    from linkviz.toyworld.world import load_classifier_module
+
+    classifier = Classifier(load_classifier_module(), TOY_CLASSIFIER_SPEC)
+    for mode in ("paper", "lite"):
+        result = dissect(classifier, "layer4", toy_probe, batch_size=2, mode=mode, progress=False)
+        assert isinstance(result, DissectionResult)
+        frame = result.to_frame()
+        assert len(frame) == 256 and frame.iou.between(0, 1).all()
+        assert result.unique_detectors() >= 1
+        assert set(frame.category) <= set(toy_probe.categories) | {"none"}

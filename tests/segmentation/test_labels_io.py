@@ -1,0 +1,84 @@
+"""Painted labels on disk: round trip, and clear errors for label ids without a name."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from linkviz.segmentation import LABELS_FILE, LabelFileError, load_labels, save_labels
+
+LABEL_NAMES = ("background", "cap", "stem")
+
+
+@pytest.fixture
+def masks() -> np.ndarray:
+    masks = np.zeros((2, 6, 5), np.int64)
+    masks[0, 1:3, 1:4] = 1
+    masks[0, 3:, 2] = 2
+    masks[1, 0, :] = 2
+    return masks
+
+
+def test_round_trip(tmp_path, masks):
+    paths = save_labels(tmp_path / "labels", masks, label_names=LABEL_NAMES, names=["seed0", "seed7"])
+    assert [p.name for p in paths] == ["seed0.png", "seed7.png"]
+    with Image.open(paths[0]) as image:
+        assert image.mode == "L"
+    index = json.loads((tmp_path / "labels" / LABELS_FILE).read_text())
+    assert index["label_names"] == list(LABEL_NAMES)
+    loaded = load_labels(tmp_path / "labels")
+    np.testing.assert_array_equal(loaded.masks, masks)
+    assert loaded.masks.dtype == np.int64
+    assert loaded.label_names == LABEL_NAMES
+    assert loaded.names == ("seed0", "seed7")
+    assert len(loaded) == 2
+
+
+def test_default_names_and_list_input(tmp_path, masks):
+    save_labels(tmp_path, list(masks), label_names=LABEL_NAMES)
+    assert load_labels(tmp_path).names == ("000", "001")
+
+
+def test_saving_a_label_id_without_a_name_raises(tmp_path, masks):
+    masks[1, 2, 2] = 3
+    with pytest.raises(LabelFileError, match=r"label map 'b': label ids \[3\] are not in \[0, 3\)"):
+        save_labels(tmp_path, masks, label_names=LABEL_NAMES, names=["a", "b"])
+    assert not (tmp_path / LABELS_FILE).exists()
+
+
+def test_loading_a_map_with_unnamed_ids_names_the_file(tmp_path, masks):
+    save_labels(tmp_path, masks, label_names=LABEL_NAMES, names=["a", "b"])
+    painted = masks[1].astype(np.uint8)
+    painted[0, 0] = 7
+    Image.fromarray(painted).save(tmp_path / "b.png")
+    with pytest.raises(LabelFileError, match=r"b\.png: label ids \[7\]"):
+        load_labels(tmp_path)
+
+
+def test_colour_coded_masks_and_bad_files_raise(tmp_path, masks):
+    save_labels(tmp_path, masks, label_names=LABEL_NAMES, names=["a", "b"])
+    Image.fromarray(np.zeros((6, 5, 3), np.uint8)).save(tmp_path / "a.png")
+    with pytest.raises(LabelFileError, match=r"a\.png: label maps must be 8-bit greyscale"):
+        load_labels(tmp_path)
+    (tmp_path / "a.png").unlink()
+    with pytest.raises(FileNotFoundError, match=r"a\.png"):
+        load_labels(tmp_path)
+    (tmp_path / LABELS_FILE).write_text("{not json")
+    with pytest.raises(LabelFileError, match=LABELS_FILE):
+        load_labels(tmp_path)
+    with pytest.raises(FileNotFoundError, match=LABELS_FILE):
+        load_labels(tmp_path / "missing")
+
+
+def test_bad_arguments_raise(tmp_path, masks):
+    with pytest.raises(ValueError, match="distinct"):
+        save_labels(tmp_path, masks, label_names=["background", "background"])
+    with pytest.raises(ValueError, match="distinct image names"):
+        save_labels(tmp_path, masks, label_names=LABEL_NAMES, names=["a"])
+    with pytest.raises(ValueError, match="file name"):
+        save_labels(tmp_path, masks, label_names=LABEL_NAMES, names=["../a", "b"])
+    with pytest.raises(ValueError, match="2-D integer"):
+        save_labels(tmp_path, masks.astype(float), label_names=LABEL_NAMES)
