@@ -78,27 +78,28 @@ class ProbeDataset:
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
             raise ValueError(f"images must be uint8 of shape (N, H, W, 3), got {images.dtype} {images.shape}")
         n_images = len(images)
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen dataclass)
-        set_("images", images)
-        set_("label_names", tuple(str(name) for name in self.label_names))
-        set_("categories", tuple(self.categories))
+        object.__setattr__(self, "images", images)
+        object.__setattr__(self, "label_names", tuple(str(name) for name in self.label_names))
+        object.__setattr__(self, "categories", tuple(self.categories))
         if not self.label_names:
             raise ValueError("label_names needs at least the name of label 0 (unlabelled)")
         if len(set(self.categories)) != len(self.categories):
             raise ValueError(f"categories must be unique, got {self.categories}")
-        set_("pixel_labels", {cat: self._checked(cat, array, 4) for cat, array in dict(self.pixel_labels).items()})
-        set_("image_labels", {cat: self._checked(cat, array, 2) for cat, array in dict(self.image_labels).items()})
-        set_("segmentation_shape", self._checked_segmentation_shape())
+        pixel = {cat: self._checked(cat, array, 4) for cat, array in dict(self.pixel_labels).items()}
+        object.__setattr__(self, "pixel_labels", pixel)
+        image = {cat: self._checked(cat, array, 2) for cat, array in dict(self.image_labels).items()}
+        object.__setattr__(self, "image_labels", image)
+        object.__setattr__(self, "segmentation_shape", self._checked_segmentation_shape())
         names = tuple(f"{i:06d}.png" for i in range(n_images)) if self.image_names is None else tuple(self.image_names)
         if len(names) != n_images:
             raise ValueError(f"{len(names)} image_names for {n_images} images")
-        set_("image_names", names)
+        object.__setattr__(self, "image_names", names)
         if self.label_coverage is not None:
             coverage = np.asarray(self.label_coverage, dtype=np.float64)
             if coverage.shape != (len(self.label_names), len(self.categories)):
                 raise ValueError(f"label_coverage must have shape (L, K) = "
                                  f"{(len(self.label_names), len(self.categories))}, got {coverage.shape}")
-            set_("label_coverage", coverage)
+            object.__setattr__(self, "label_coverage", coverage)
 
     def _checked(self, category: str, array: np.ndarray, ndim: int) -> np.ndarray:
         kind = "pixel_labels" if ndim == 4 else "image_labels"

@@ -252,23 +252,21 @@ def dissect(model: nn.Module | Classifier, layer: str, probe: ProbeDataset, *, q
     level = _level(quantile, mode)
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if not len(probe):
+        raise ValueError("the probe set has no images")
     resolve_module(module, layer)
     categories = probe.categories if categories is None else tuple(categories)
     label_category = probe.primary_categories(categories)
     device = _module_device(module) if device is None else torch.device(device)
-    build = lambda arrays: DissectionResult(  # noqa: E731
-        layer=layer, mode=mode, quantile=float(quantile), level=level, categories=categories,
-        label_names=probe.label_names, label_category=label_category, thresholds=arrays["thresholds"],
-        counts=TallyCounts(intersection=arrays["intersection"], activation=arrays["activation"],
-                           truth=arrays["truth"], active=arrays["active"], mode=mode, n_images=len(probe)),
-        image_max=arrays["image_max"], detector_threshold=detector_threshold)
+    described = {"layer": layer, "mode": mode, "quantile": float(quantile), "level": level, "categories": categories,
+                 "probe": probe, "label_category": label_category, "detector_threshold": detector_threshold}
     store = None
     if cache_dir is not None:
         meta = _cache_meta(module, layer, probe, quantile=quantile, categories=categories, spec=spec, mode=mode)
         store = ChunkedStore(entry_directory(cache_dir, _CACHE_NAMESPACE, hash_arguments(**meta)), meta=meta,
                              keys=_CACHE_ARRAYS)
         if store.is_complete:
-            return build(store.load(0))
+            return _result(store.load(0), **described)
     training = {m: m.training for m in module.modules()}
     module.eval()
     try:
@@ -281,7 +279,18 @@ def dissect(model: nn.Module | Classifier, layer: str, probe: ProbeDataset, *, q
     if store is not None:
         store.save(0, **arrays)
         store.mark_complete()
-    return build(arrays)
+    return _result(arrays, **described)
+
+
+def _result(arrays: dict[str, np.ndarray], *, layer: str, mode: Mode, quantile: float, level: float,
+            categories: tuple[str, ...], probe: ProbeDataset, label_category: np.ndarray,
+            detector_threshold: float) -> DissectionResult:
+    counts = TallyCounts(intersection=arrays["intersection"], activation=arrays["activation"], truth=arrays["truth"],
+                         active=arrays["active"], mode=mode, n_images=len(probe))
+    return DissectionResult(layer=layer, mode=mode, quantile=quantile, level=level, categories=categories,
+                            label_names=probe.label_names, label_category=label_category,
+                            thresholds=arrays["thresholds"], counts=counts, image_max=arrays["image_max"],
+                            detector_threshold=detector_threshold)
 
 
 def _run(module: nn.Module, layer: str, probe: ProbeDataset, *, categories: tuple[str, ...],

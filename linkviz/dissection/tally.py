@@ -8,8 +8,11 @@ For every unit ``u`` and concept (label) ``c``, summed over the probe set:
 - ``IoU(u, c) = intersection / (activation[u, primary(c)] + truth - intersection)``.
 
 A unit is on where its activation map, upsampled bilinearly (``align_corners=False``) to the segmentation
-resolution, is strictly greater than its threshold. All counts of a batch come from a few matrix products over
-binary masks, on CPU or GPU; nothing loops over units or images.
+resolution, is strictly greater than its threshold. A batch is tallied with whole-tensor operations on CPU or
+GPU, never a Python loop over units or images: (image, unit) pairs whose raw maximum cannot exceed the threshold
+are dropped, the rest are upsampled together; intersections are one histogram (``bincount``) of
+``unit * L + label`` over every active pixel and label layer, which is exact in integers and costs in proportion
+to the active pixels; per-image active counts meet the per-image category presence in matrix products.
 
 Modes
 -----
@@ -59,7 +62,9 @@ def upsample(activations: Tensor, size: tuple[int, int]) -> Tensor:
     Returns
     -------
     Tensor of float32, shape [n, C, sh, sw]
-        ``F.interpolate(..., mode="bilinear", align_corners=False)``, which equals NetDissect-Lite's PIL resize.
+        ``F.interpolate(..., mode="bilinear", align_corners=False)`` (NetDissect-Lite's PIL resize is the same
+        map), computed with torch's channels-last kernel: equal to the default layout within a float32 ulp.
+        The result is a channels-last view; call ``.contiguous()`` if needed.
     """
     if activations.ndim == 2:
         activations = activations[:, :, None, None]
@@ -162,12 +167,13 @@ class Tally:
         onehot[rows, label_category[rows]] = 1.0
         self._category_onehot = torch.from_numpy(onehot).to(self.device)
         self._tallied = torch.from_numpy(label_category >= 0).to(self.device)
-        self.label_category_tensor = torch.from_numpy(np.maximum(label_category, 0)).to(self.device)
-        zeros = lambda *shape: torch.zeros(shape, dtype=torch.float64, device=self.device)  # noqa: E731
-        self._intersection = zeros(self.n_units, self.n_labels)
-        self._activation = zeros(self.n_units, self.n_categories)
-        self._truth = zeros(self.n_labels)
-        self._active = zeros(self.n_units)
+        bins = np.where(label_category >= 0, label_category, self.n_categories)
+        self._bin_category = torch.from_numpy(bins).to(self.device)  # category per label, K for skipped ones
+        counts = {"dtype": torch.float64, "device": self.device}
+        self._intersection = torch.zeros(self.n_units, self.n_labels, **counts)
+        self._activation = torch.zeros(self.n_units, self.n_categories, **counts)
+        self._truth = torch.zeros(self.n_labels, **counts)
+        self._active = torch.zeros(self.n_units, **counts)
         self._n_images = 0
 
     def update(self, activations: Tensor, *, pixel_labels: np.ndarray | Tensor | None = None,
@@ -272,16 +278,16 @@ class Tally:
             self._truth += counts.sum(0).double()
             labels_present += counts.double()
             # every (active pixel, label layer) of every unit: its label, tallied into unit * L + label
+            # (label 0 and skipped labels are counted too and dropped afterwards: cheaper than masking)
             labels = pixel[image_index[pair], :, position]  # [active pixels, layers]
-            tallied = self._tallied[labels]
-            keys = (unit_index[pair, None] * self.n_labels + labels)[tallied]
-            both = torch.bincount(keys, minlength=self.n_units * self.n_labels)
-            self._intersection += both.view(self.n_units, self.n_labels).double()
+            keys = unit_index[pair, None] * self.n_labels + labels
+            both = torch.bincount(keys.flatten(), minlength=self.n_units * self.n_labels)
+            self._intersection += both.view(self.n_units, self.n_labels).double() * self._tallied
             if self.mode == "lite":
-                category = self.label_category_tensor[labels]
-                keys = (pair[:, None] * self.n_categories + category)[tallied]
-                hits = torch.bincount(keys, minlength=len(image_index) * self.n_categories)
-                overlap = hits.view(len(image_index), self.n_categories) > 0  # [pairs, K]
+                category = self._bin_category[labels]  # K for label 0 and skipped labels
+                keys = pair[:, None] * (self.n_categories + 1) + category
+                hits = torch.bincount(keys.flatten(), minlength=len(image_index) * (self.n_categories + 1))
+                overlap = hits.view(len(image_index), -1)[:, :-1] > 0  # [pairs, K]
         if image is not None:
             counts = self._label_counts(image).double()
             self._truth += counts.sum(0) * pixels

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from linkviz.dissection import BrodenFormatError, ProbeDataset, TOY_CATEGORIES, read, write
+from linkviz.dissection import TOY_CATEGORIES, BrodenFormatError, ProbeDataset, read, write
 from linkviz.dissection.toy_probe import toy_label_names
 
 

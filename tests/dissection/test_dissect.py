@@ -146,3 +146,13 @@ def test_toy_classifier_layer4_smoke(toy_probe):
         assert len(frame) == 256 and frame.iou.between(0, 1).all()
         assert result.unique_detectors() >= 1
         assert set(frame.category) <= set(toy_probe.categories) | {"none"}
+
+
+def test_segmentation_coarser_than_images(small_probe):
+    # Broden-style: 8x8 images, 4x4 label maps; maps are upsampled to the segmentation resolution
+    model = tiny_model()
+    result = dissect(model, "0", small_probe, quantile=0.05, progress=False)
+    assert result.counts.truth[1:].sum() == small_probe.coverage().sum() * 16
+    with torch.no_grad():
+        maps = model[0](torch.from_numpy(small_probe.images).permute(0, 3, 1, 2).float() / 255)
+    np.testing.assert_array_equal(result.image_max, maps.amax((2, 3)).numpy())
