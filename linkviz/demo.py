@@ -98,7 +98,10 @@ def run_demo(out_dir: str | Path, *, samples_per_class: int = 200, evaluation_sa
     world = load_toy_world(weights_dir, device=device)
     linked = build_linked_model(world, samples_per_class=samples_per_class, seed=seed, cache_dir=cache_dir,
                                 device=device, progress=progress)
-    pairs = linked.pairs
+    # every sampled pair, accepted or not (a cache hit: the link was fitted on the accepted ones)
+    pairs = sample_pairs(world.generator, world.classifier, classes=range(len(CLASS_NAMES)),
+                         samples_per_class=samples_per_class, truncation_psi=0.7, seed=seed, device=device,
+                         cache_dir=cache_dir, progress=False)
     files = [out_dir / "pairs.npz", out_dir / "pairs.csv"]
     np.savez(files[0], w=pairs.w, r=pairs.r, labels=pairs.labels, predicted=pairs.predicted,
              accepted=pairs.accepted, seeds=pairs.seeds)

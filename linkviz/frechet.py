@@ -32,7 +32,7 @@ def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
         raise ValueError("features contain NaN or inf")
     mean_diff = a.mean(0) - b.mean(0)
     cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    root, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)
+    root = linalg.sqrtm(cov_a @ cov_b)
     if not np.isfinite(root).all():
         offset = np.eye(a.shape[1]) * 1e-6
         root = linalg.sqrtm((cov_a + offset) @ (cov_b + offset))

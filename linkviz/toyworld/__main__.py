@@ -6,13 +6,14 @@ Only parses arguments and calls library functions.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import torch
 
 from .dataset import render_set
 from .training import Stopwatch, save_weights, train_classifier, train_generator
-from .world import DEFAULT_WEIGHTS, load_classifier_module
+from .world import DEFAULT_WEIGHTS, load_classifier_module, load_generator
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,9 +28,13 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, default=2, help="classifier epochs")
     train.add_argument("--steps", type=int, default=3000, help="generator steps")
     train.add_argument("--batch-size", type=int, default=None)
+    train.add_argument("--learning-rate", type=float, default=None,
+                       help="peak learning rate (default: 3e-3 classifier, 2e-3 generator; lower it with --continue)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     train.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    train.add_argument("--continue", dest="continue_training", action="store_true",
+                       help="generator: start from the weights in --weights-dir instead of from scratch")
     card = commands.add_parser("card", help="evaluate the toy world and regenerate its model card")
     card.add_argument("--weights-dir", type=Path, default=DEFAULT_WEIGHTS)
     card.add_argument("--data-dir", type=Path, default=Path(".linkviz-data"))
@@ -55,20 +60,26 @@ def main(argv: list[str] | None = None) -> None:
     settings = {"seed": args.seed, "samples_per_class": args.samples_per_class, "device": str(args.device)}
     if args.model == "classifier":
         model = train_classifier(train_set, epochs=args.epochs, batch_size=args.batch_size or 64, seed=args.seed,
-                                 device=args.device)
+                                 device=args.device, learning_rate=args.learning_rate or 3e-3)
         save_weights(model, args.weights_dir / "classifier.safetensors",
                      metadata={**settings, "epochs": args.epochs, "train_seconds": clock.seconds})
     else:
         classifier = load_classifier_module(args.weights_dir, device=args.device)
         path = args.weights_dir / "generator.safetensors"
+        initial = load_generator(args.weights_dir, device=args.device) if args.continue_training else None
+        earlier = json.loads(path.with_suffix(".json").read_text()) if initial is not None else {}
+        previous_steps, previous_seconds = earlier.get("steps", 0), earlier.get("train_seconds", 0.0)
 
         def checkpoint(generator, step):
             save_weights(generator, path.with_name("generator_checkpoint.safetensors"),
-                         metadata={**settings, "steps": step, "train_seconds": clock.seconds})
+                         metadata={**settings, "steps": previous_steps + step,
+                                   "train_seconds": previous_seconds + clock.seconds})
 
         model = train_generator(train_set, classifier, steps=args.steps, batch_size=args.batch_size or 32,
-                                seed=args.seed, device=args.device, checkpoint=checkpoint)
-        save_weights(model, path, metadata={**settings, "steps": args.steps, "train_seconds": clock.seconds})
+                                learning_rate=args.learning_rate or 2e-3, seed=args.seed, device=args.device,
+                                checkpoint=checkpoint, initial=initial)
+        save_weights(model, path, metadata={**settings, "steps": previous_steps + args.steps,
+                                            "train_seconds": previous_seconds + clock.seconds})
     print(f"trained {args.model} in {clock.seconds:.0f} s")
 
 

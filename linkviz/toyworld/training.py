@@ -128,7 +128,7 @@ def train_generator(train_set: RenderBatch, classifier: ToyResNet, *, steps: int
                     learning_rate: float = 2e-3, ema_decay: float = 0.995, seed: int,
                     device: str | torch.device = "cpu", progress: bool = True,
                     checkpoint: Callable[[ToyGenerator, int], None] | None = None,
-                    checkpoint_every: int = 250) -> ToyGenerator:
+                    checkpoint_every: int = 250, initial: ToyGenerator | None = None) -> ToyGenerator:
     """Train the factor-supervised :class:`ToyGenerator` to reproduce renders from their factors.
 
     Loss: pixel L1 weighted by :func:`pixel_weights` plus ``PERCEPTUAL_WEIGHT``
@@ -148,6 +148,8 @@ def train_generator(train_set: RenderBatch, classifier: ToyResNet, *, steps: int
         Seeds initialisation and batch order.
     checkpoint : callable, optional
         Called as ``checkpoint(ema_generator, step)`` every ``checkpoint_every`` steps.
+    initial : ToyGenerator, optional
+        Continue training from these weights (e.g. the committed generator) instead of a fresh start.
 
     Returns
     -------
@@ -157,6 +159,9 @@ def train_generator(train_set: RenderBatch, classifier: ToyResNet, *, steps: int
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     generator = ToyGenerator().to(device)
+    if initial is not None:
+        generator.load_state_dict(initial.state_dict())
+        generator.requires_grad_(True)
     ema = copy.deepcopy(generator).eval().requires_grad_(False)
     classifier = classifier.to(device).eval().requires_grad_(False)
     vectors = torch.from_numpy(factor_vector(train_set.factors))

@@ -15,7 +15,7 @@ from linkviz.faces import FER_CLASS_NAMES, load_faces_world  # noqa: E402
 
 @pytest.fixture(scope="module")
 def linked():
-    return linkviz.build_linked_model(load_faces_world(), samples_per_class=60, seed=0, accepted_only=False)
+    return linkviz.build_linked_model(load_faces_world(), samples_per_class=300, seed=0, accepted_only=False)
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,9 @@ def test_pairs(linked):
 def test_link_quality_on_held_out_faces(linked, test_pairs):
     metrics = linkviz.evaluate_link(linked.link, linked.generator, linked.classifier, test_pairs)
     table = metrics.to_frame().set_index("metric")["mean"]
-    assert table["class_agreement"] >= 0.5  # chance: about 1/7 to the largest class share
+    # Measured: 0.54 agreement against 0.475 for always answering the most common emotion; a weak but real link.
+    majority = np.bincount(test_pairs.predicted).max() / len(test_pairs)
+    assert table["class_agreement"] > majority + 0.03
     assert table["perceptual_distance"] < 0.5
 
 

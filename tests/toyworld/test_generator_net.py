@@ -56,3 +56,17 @@ def test_synthesis_layers_are_hookable_and_bad_ws_refused(generator):
     assert [captured[name].shape[-1] for name in generator.synthesis_layer_names()] == [8, 16, 32, 64]
     with pytest.raises(ValueError, match="ws must have shape"):
         generator.synthesis(ws[:, :3])
+
+
+def test_training_can_continue_from_given_weights(generator):
+    from linkviz.toyworld.classifier_net import ToyResNet
+    from linkviz.toyworld.dataset import render_set
+    from linkviz.toyworld.training import train_generator
+
+    renders = render_set(2, seed=0, n_jobs=1)
+    kwargs = dict(steps=1, batch_size=2, seed=1, progress=False)
+    continued = train_generator(renders, ToyResNet().eval(), initial=generator, **kwargs)
+    fresh = train_generator(renders, ToyResNet().eval(), **kwargs)
+    start = generator.synthesis.torgb.weight
+    assert torch.allclose(continued.synthesis.torgb.weight, start, atol=1e-3)
+    assert not torch.allclose(fresh.synthesis.torgb.weight, start, atol=1e-3)
