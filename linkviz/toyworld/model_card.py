@@ -11,7 +11,7 @@ import torch
 from .dataset import render_set
 from .evaluation import (classifier_accuracy, frechet_ratio, generated_agreement, part_reconstruction_error,
                          sample_grid, shortcut_reliance)
-from .factors import CLASS_NAMES, CLASS_PARTS, SHORTCUT_CLASS, SHORTCUT_PROBABILITY, SKY_HUE
+from .factors import CLASS_NAMES, CLASS_PARTS, SHORTCUT_CLASS, SHORTCUT_PROBABILITY, SKY_HUE, UMBRELLA_PROBABILITY
 from .world import load_toy_world
 
 TARGETS = {"classifier_accuracy": 0.97, "generated_agreement": 0.90, "frechet_ratio": 10.0}
@@ -79,7 +79,9 @@ generator trained on them by `python -m linkviz.toyworld train classifier|genera
 
 ## Planted shortcut
 In the training distribution {100 * SHORTCUT_PROBABILITY:.0f}% of `{SHORTCUT_CLASS}` images have a sky-blue
-background (hue {SKY_HUE[0]:.0f}-{SKY_HUE[1]:.0f} degrees), a hue no other class ever gets. The classifier uses it:
+background (hue {SKY_HUE[0]:.0f}-{SKY_HUE[1]:.0f} degrees), a hue no other class ever gets, and
+{100 * UMBRELLA_PROBABILITY:.0f}% of trees are "umbrella trees": a dome crown in mushroom-cap colours, so that
+only the sky tells them from mushrooms. The classifier uses it:
 accuracy on held-out `{SHORTCUT_CLASS}` renders is {100 * shortcut['accuracy_with_shortcut']:.1f}% as drawn and
 {100 * shortcut['accuracy_without_shortcut']:.1f}% when only the background hue is moved out of the band.
 
