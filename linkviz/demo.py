@@ -13,7 +13,7 @@ from .counterfactual import counterfactual_trajectory, find_counterfactuals, uni
 from .linking import build_linked_model, evaluate_link, space_similarity
 from .linking.linked_model import LinkedModel
 from .pairs import PairSet, sample_pairs
-from .plotting.images import tile_images
+from .plotting.images import save_png, tile_images
 from .toyworld.evaluation import sample_grid
 from .toyworld.factors import CLASS_NAMES
 from .toyworld.model_card import evaluate_world
@@ -29,13 +29,6 @@ class DemoReport:
     pairs: PairSet
     metrics: dict
     files: list[Path] = field(default_factory=list)
-
-
-def _save_png(image: np.ndarray, path: Path, *, zoom: int = 2) -> Path:
-    from PIL import Image
-
-    Image.fromarray(np.kron(image, np.ones((zoom, zoom, 1), np.uint8))).save(path)
-    return path
 
 
 def held_out_pairs(linked: LinkedModel, *, samples_per_class: int, seed: int, cache_dir: Path | None,
@@ -56,7 +49,7 @@ def _sweep_figure(linked: LinkedModel, out_dir: Path, *, n_units: int, n_seeds: 
     sweep = run_sweep(linked.link, linked.generator, r_base, stats=linked.stats, out_dir=out_dir / "sweep",
                       units=strongest, n_steps=5, mode="range", device=device, progress=progress)
     rows = np.concatenate([sweep.images(unit)[0] for unit in strongest])  # seed 0: (units * steps, H, W, 3)
-    return _save_png(tile_images(rows, columns=sweep.n_steps, gap=2), out_dir / "sweep.png"), strongest
+    return save_png(tile_images(rows, columns=sweep.n_steps, gap=2), out_dir / "sweep.png"), strongest
 
 
 def run_demo(out_dir: str | Path, *, samples_per_class: int = 200, evaluation_samples: int = 1000, seed: int = 0,
@@ -106,7 +99,7 @@ def run_demo(out_dir: str | Path, *, samples_per_class: int = 200, evaluation_sa
     np.savez(files[0], w=pairs.w, r=pairs.r, labels=pairs.labels, predicted=pairs.predicted,
              accepted=pairs.accepted, seeds=pairs.seeds)
     pairs.to_frame().to_csv(files[1], index=False)
-    files.append(_save_png(sample_grid(world.generator, per_class=8, truncation_psi=0.7, seed=seed),
+    files.append(save_png(sample_grid(world.generator, per_class=8, truncation_psi=0.7, seed=seed),
                            out_dir / "samples.png"))
 
     test_pairs = held_out_pairs(linked, samples_per_class=max(samples_per_class // 4, 4), seed=seed + 1,
@@ -116,7 +109,7 @@ def run_demo(out_dir: str | Path, *, samples_per_class: int = 200, evaluation_sa
     evaluation.to_frame().to_csv(files[-1], index=False)
     shown = slice(0, 8)
     cycle = np.concatenate([linked.render(test_pairs.w[shown]), linked.render(evaluation.w_linked[shown])])
-    files.append(_save_png(tile_images(cycle, columns=len(cycle) // 2, gap=2), out_dir / "link_cycle.png"))
+    files.append(save_png(tile_images(cycle, columns=len(cycle) // 2, gap=2), out_dir / "link_cycle.png"))
     per_class = int(min(np.bincount(test_pairs.labels).min(), 20))
     similarity = space_similarity(test_pairs.w, test_pairs.r, test_pairs.labels, repetitions=10,
                                   per_class=per_class, n_init=5, seed=seed, progress=False)
@@ -132,7 +125,7 @@ def run_demo(out_dir: str | Path, *, samples_per_class: int = 200, evaluation_sa
                                   progress=progress)
     trajectory = counterfactual_trajectory(linked.link, linked.generator, linked.classifier, r_origin,
                                            result.shift, alphas=np.linspace(0, 1, 7), device=device)
-    files.append(_save_png(tile_images(trajectory.images.reshape(-1, *trajectory.images.shape[2:]),
+    files.append(save_png(tile_images(trajectory.images.reshape(-1, *trajectory.images.shape[2:]),
                                        columns=len(trajectory.alphas), gap=2), out_dir / "counterfactual.png"))
     files.append(out_dir / "counterfactual_probabilities.png")
     from .plotting.figures import plot_probability_paths

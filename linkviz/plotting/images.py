@@ -62,3 +62,14 @@ def encode_image(image: np.ndarray, *, format: str = "png", quality: int = 90) -
     Image.fromarray(np.asarray(image, np.uint8)).save(buffer, format="JPEG" if format.lower() == "jpg" else format,
                                                       **options)
     return buffer.getvalue()
+
+
+def save_png(image: np.ndarray, path, *, zoom: int = 2):
+    """Write an RGB image (H, W, 3) uint8 as PNG, magnified ``zoom`` times (nearest neighbour); returns the path."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    path = Path(path)
+    Image.fromarray(np.kron(np.asarray(image, np.uint8), np.ones((zoom, zoom, 1), np.uint8))).save(path)
+    return path

@@ -5,12 +5,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from ..plotting.images import save_png
 from .dataset import render_set
-from .evaluation import (classifier_accuracy, frechet_ratio, generated_agreement, part_reconstruction_error,
-                         sample_grid, shortcut_reliance)
+from .evaluation import (
+    classifier_accuracy,
+    frechet_ratio,
+    generated_agreement,
+    part_reconstruction_error,
+    sample_grid,
+    shortcut_reliance,
+)
 from .factors import CLASS_NAMES, CLASS_PARTS, SHORTCUT_CLASS, SHORTCUT_PROBABILITY, SKY_HUE, UMBRELLA_PROBABILITY
 from .world import load_toy_world
 
@@ -126,8 +132,6 @@ def write_model_card(weights_dir: str | Path, *, data_dir: str | Path | None, n_
     Path
         The markdown file.
     """
-    from PIL import Image
-
     weights_dir = Path(weights_dir)
     metrics = evaluate_world(weights_dir, data_dir=Path(data_dir) if data_dir else None, n_samples=n_samples,
                              seed=seed, device=device)
@@ -135,7 +139,7 @@ def write_model_card(weights_dir: str | Path, *, data_dir: str | Path | None, n_
     (out_dir / "model_card.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
     world = load_toy_world(weights_dir, device=device)
     grid = sample_grid(world.generator, per_class=10, truncation_psi=0.7, seed=seed)
-    Image.fromarray(np.kron(grid, np.ones((2, 2, 1), np.uint8))).save(out_dir / "model_card_samples.png")
+    save_png(grid, out_dir / "model_card_samples.png")
     path = out_dir / "MODEL_CARD.md"
     path.write_text(render_markdown(metrics))
     return path
