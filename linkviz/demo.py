@@ -122,7 +122,7 @@ def run_demo(out_dir: str | Path, *, samples_per_class: int = 200, evaluation_sa
     r_origin = torch.from_numpy(test_pairs.r[examples])
     result = find_counterfactuals(linked.link, linked.generator, linked.classifier, r_origin, origin=origin_index,
                                   target=target_index, max_steps=counterfactual_steps, seed=seed, device=device,
-                                  progress=progress)
+                                  objective="image", progress=progress)
     trajectory = counterfactual_trajectory(linked.link, linked.generator, linked.classifier, r_origin,
                                            result.shift, alphas=np.linspace(0, 1, 7), device=device)
     files.append(save_png(tile_images(trajectory.images.reshape(-1, *trajectory.images.shape[2:]),

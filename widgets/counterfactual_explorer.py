@@ -63,7 +63,7 @@ class CounterfactualExplorer(ipw.VBox):
 
     def __init__(self, linked: LinkedModel, *, max_steps: int = 500, n_alphas: int = 9, top_k: int = 5,
                  lr: float = 0.5, seed: int = 0, origin: int | None = None, target: int | None = None,
-                 example: int = 0) -> None:
+                 example: int = 0, objective: str = "image") -> None:
         if n_alphas < 2:
             raise ValueError(f"n_alphas must be at least 2, got {n_alphas}")
         self.linked = linked
@@ -78,6 +78,10 @@ class CounterfactualExplorer(ipw.VBox):
         self.origin = ipw.Dropdown(options=classes, value=origin, description="origin")
         self.target = ipw.Dropdown(options=classes, value=target, description="target")
         self.example = ipw.BoundedIntText(value=0, min=0, max=0, description="example")
+        self.objective = ipw.ToggleButtons(
+            options=[("rendered image", "image"), ("activations (reference)", "activations")], value=objective,
+            description="score", tooltips=["classify the rendered counterfactual (robust)",
+                                           "the head's logits at r' (the Linking in Style reference)"])
         self._set_example_range(origin)
         self.example.value = example
         self.scrubber = ipw.IntSlider(value=0, min=0, max=n_alphas - 1, description="alpha step")
@@ -91,13 +95,14 @@ class CounterfactualExplorer(ipw.VBox):
         self._syncing_scrubber = False  # worker thread: a new search moves the scrubber to its end
         self.worker = LatestWinsWorker(self._show_search, self._show_error, name="CounterfactualExplorer")
         self.origin.observe(self._on_origin, names="value")
-        for control in (self.origin, self.target, self.example):
+        for control in (self.origin, self.target, self.example, self.objective):
             control.observe(self._on_change, names="value")
         self.scrubber.observe(self._on_scrub, names="value")
-        super().__init__([ipw.HBox([self.origin, self.target, self.example]), self.status, self.scrubber,
+        super().__init__([ipw.HBox([self.origin, self.target, self.example]), self.objective, self.status,
+                          self.scrubber,
                           ipw.HBox([self.image, self.probabilities, self.units]), self.error])
         try:
-            self._show_search(self._compute(origin, target, example))
+            self._show_search(self._compute(origin, target, example, objective))
         except (ValueError, IndexError) as error:
             self._show_error(error)
 
@@ -119,7 +124,7 @@ class CounterfactualExplorer(ipw.VBox):
             return
         self.status.value = "<i>searching…</i>"
         self.worker.submit(partial(self._compute, int(self.origin.value), int(self.target.value),
-                                   int(self.example.value)))
+                                   int(self.example.value), str(self.objective.value)))
 
     def _on_scrub(self, change: dict) -> None:
         if not self._syncing_scrubber:
@@ -127,7 +132,7 @@ class CounterfactualExplorer(ipw.VBox):
 
     # --- compute (worker thread) ---
 
-    def _compute(self, origin: int, target: int, example: int) -> _Search:
+    def _compute(self, origin: int, target: int, example: int, objective: str = "image") -> _Search:
         rows = self.linked.examples_of_class(origin)
         if not 0 <= example < len(rows):
             raise IndexError(f"example {example} out of range: {len(rows)} base examples are classified as "
@@ -136,7 +141,8 @@ class CounterfactualExplorer(ipw.VBox):
         r = self.linked.pairs.r[row][None]
         link, generator, classifier = self.linked.link, self.linked.generator, self.linked.classifier
         result = find_counterfactuals(link, generator, classifier, r, origin=origin, target=target,
-                                      device=self.linked.device, progress=False, **self.options)
+                                      device=self.linked.device, progress=False, objective=objective,
+                                      **self.options)
         trajectory = counterfactual_trajectory(link, generator, classifier, r, result.shift, alphas=self.alphas,
                                                device=self.linked.device)
         return _Search(origin, target, example, row, result, trajectory,

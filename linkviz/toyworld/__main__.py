@@ -10,10 +10,11 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
-from .dataset import render_set
+from .dataset import RENDERER_VERSION, render_set
 from .training import Stopwatch, save_weights, train_classifier, train_generator
-from .world import DEFAULT_WEIGHTS, load_classifier_module, load_generator
+from .world import DEFAULT_WEIGHTS, load_classifier_module
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,7 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     train.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     train.add_argument("--continue", dest="continue_training", action="store_true",
-                       help="generator: start from the weights in --weights-dir instead of from scratch")
+                       help="generator: start from the weights in --weights-dir instead of from scratch (weights of an "
+                            "earlier, narrower architecture are grown; their new inputs start at zero)")
     card = commands.add_parser("card", help="evaluate the toy world and regenerate its model card")
     card.add_argument("--weights-dir", type=Path, default=DEFAULT_WEIGHTS)
     card.add_argument("--data-dir", type=Path, default=Path(".linkviz-data"))
@@ -66,20 +68,24 @@ def main(argv: list[str] | None = None) -> None:
     else:
         classifier = load_classifier_module(args.weights_dir, device=args.device)
         path = args.weights_dir / "generator.safetensors"
-        initial = load_generator(args.weights_dir, device=args.device) if args.continue_training else None
+        initial = load_file(str(path)) if args.continue_training else None
         earlier = json.loads(path.with_suffix(".json").read_text()) if initial is not None else {}
         previous_steps, previous_seconds = earlier.get("steps", 0), earlier.get("train_seconds", 0.0)
+        learning_rate = args.learning_rate or 2e-3
+
+        def metadata(steps: int) -> dict:
+            run = {"steps": steps, "learning_rate": learning_rate, "train_seconds": clock.seconds,
+                   "continued": initial is not None, "renderer_version": RENDERER_VERSION}
+            return {**settings, "steps": previous_steps + steps, "train_seconds": previous_seconds + clock.seconds,
+                    "runs": earlier.get("runs", []) + [run]}
 
         def checkpoint(generator, step):
-            save_weights(generator, path.with_name("generator_checkpoint.safetensors"),
-                         metadata={**settings, "steps": previous_steps + step,
-                                   "train_seconds": previous_seconds + clock.seconds})
+            save_weights(generator, path.with_name("generator_checkpoint.safetensors"), metadata=metadata(step))
 
         model = train_generator(train_set, classifier, steps=args.steps, batch_size=args.batch_size or 32,
-                                learning_rate=args.learning_rate or 2e-3, seed=args.seed, device=args.device,
-                                checkpoint=checkpoint, initial=initial)
-        save_weights(model, path, metadata={**settings, "steps": previous_steps + args.steps,
-                                            "train_seconds": previous_seconds + clock.seconds})
+                                learning_rate=learning_rate, seed=args.seed, device=args.device,
+                                checkpoint=checkpoint, initial_state=initial)
+        save_weights(model, path, metadata=metadata(args.steps))
     print(f"trained {args.model} in {clock.seconds:.0f} s")
 
 

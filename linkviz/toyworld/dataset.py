@@ -13,7 +13,7 @@ from .factors import CLASS_NAMES, SHORTCUT_PROBABILITY, FactorTable, sample_fact
 from .render import RenderBatch, render_parallel
 
 #: Part of every render cache key; bump it whenever the renderer or the factor prior changes.
-RENDERER_VERSION = 2
+RENDERER_VERSION = 3
 
 
 def balanced_labels(samples_per_class: int, n_classes: int = len(CLASS_NAMES)) -> np.ndarray:

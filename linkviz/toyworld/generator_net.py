@@ -20,15 +20,31 @@ import torch.nn.functional as F
 from torch import nn
 
 from .factors import CLASS_NAMES, FACTOR_DIM, N_UNIFORMS, FactorTable, factor_vector, factors_from_uniform
+from .patterns import N_PLANES, PATTERN_DIM, pattern_geometry, pattern_planes
 
-W_DIM = 128
+#: Width of the learned part of w; the pattern geometry (PATTERN_DIM numbers) follows it, so w_dim = W_DIM.
+LEARNED_W_DIM = 128
 #: (resolution, channels, number of modulated convolutions) per synthesis block.
 BLOCKS: tuple[tuple[int, int, int], ...] = ((8, 192, 1), (16, 128, 1), (32, 64, 2), (64, 32, 2))
 FOURIER_FEATURES = 12
+#: Length of the vector the mapping network is conditioned on: factors, then pattern geometry.
+CONDITIONING_DIM = FACTOR_DIM + PATTERN_DIM
+W_DIM = LEARNED_W_DIM + PATTERN_DIM
+#: Synthesis blocks at this resolution and above receive the analytic pattern planes.
+PATTERN_MIN_RESOLUTION = 16
+
+
+def conditioning_vector(table: FactorTable) -> np.ndarray:
+    """What the mapping network reads: :func:`factor_vector` and :func:`pattern_geometry`, shape (N, CONDITIONING_DIM)."""
+    return np.concatenate([factor_vector(table), pattern_geometry(table)], axis=1)
 
 
 class ToyMapping(nn.Module):
-    """z, c -> factor record -> factor vector -> w, with per-class truncation.
+    """z, c -> factor record -> conditioning vector -> w, with per-class truncation.
+
+    ``w`` is the output of an MLP over the conditioning vector followed by the
+    pattern geometry itself (see :mod:`~linkviz.toyworld.patterns`), which the
+    synthesis reads back to draw textures and petals in place.
 
     Parameters
     ----------
@@ -42,8 +58,8 @@ class ToyMapping(nn.Module):
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim, self.num_ws = N_UNIFORMS, len(CLASS_NAMES), w_dim, num_ws
         self.net = nn.Sequential(
-            nn.Linear(FACTOR_DIM, 256), nn.LeakyReLU(0.2), nn.Linear(256, 256), nn.LeakyReLU(0.2),
-            nn.Linear(256, w_dim),
+            nn.Linear(CONDITIONING_DIM, 256), nn.LeakyReLU(0.2), nn.Linear(256, 256), nn.LeakyReLU(0.2),
+            nn.Linear(256, w_dim - PATTERN_DIM),
         )
         self.register_buffer("w_avg", torch.zeros(self.c_dim, w_dim))
 
@@ -52,13 +68,13 @@ class ToyMapping(nn.Module):
         u = torch.special.ndtr(z.detach().double()).clamp(0.0, 1.0 - 1e-9).cpu().numpy()
         return factors_from_uniform(c.argmax(1).cpu().numpy(), u)
 
-    def embed(self, factor_vectors: torch.Tensor) -> torch.Tensor:
-        """w from factor vectors, shape (N, FACTOR_DIM) -> (N, w_dim)."""
-        return self.net(factor_vectors)
+    def embed(self, conditioning: torch.Tensor) -> torch.Tensor:
+        """w from conditioning vectors, shape (N, CONDITIONING_DIM) -> (N, w_dim)."""
+        return torch.cat([self.net(conditioning), conditioning[:, -PATTERN_DIM:]], 1)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor, truncation_psi: float = 1.0) -> torch.Tensor:
         """ws, shape (N, num_ws, w_dim), from z (N, z_dim) and one-hot c (N, c_dim)."""
-        vectors = torch.from_numpy(factor_vector(self.factors(z, c))).to(z.device)
+        vectors = torch.from_numpy(conditioning_vector(self.factors(z, c))).to(z.device)
         w = self.embed(vectors)
         if truncation_psi != 1.0:
             center = self.w_avg[c.argmax(1)]
@@ -115,21 +131,25 @@ def _coordinates(n: int, resolution: int, device: torch.device) -> torch.Tensor:
 
 
 class SynthesisBlock(nn.Module):
-    """Upsample x2, append coordinates (and Fourier features), then modulated convolutions."""
+    """Upsample x2, append coordinates (and Fourier features, pattern planes), then modulated convolutions."""
 
-    def __init__(self, in_channels: int, out_channels: int, n_convs: int, w_dim: int, fourier: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, n_convs: int, w_dim: int, fourier: int,
+                 patterns: bool) -> None:
         super().__init__()
         self.fourier = FourierFeatures(fourier, w_dim) if fourier else None
-        extra = 2 + fourier
+        self.patterns = patterns
+        extra = 2 + fourier + (N_PLANES if patterns else 0)
         self.convs = nn.ModuleList(
             [ModulatedConv(in_channels + extra if i == 0 else out_channels, out_channels, w_dim)
              for i in range(n_convs)])
 
-    def forward(self, x: torch.Tensor, ws: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, ws: list[torch.Tensor], geometry: torch.Tensor) -> torch.Tensor:
         x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
         inputs = [x, _coordinates(len(x), x.shape[-1], x.device)]
         if self.fourier is not None:
             inputs.append(self.fourier(ws[0], x.shape[-1]))
+        if self.patterns:
+            inputs.append(pattern_planes(geometry, x.shape[-1]))
         x = torch.cat(inputs, 1)
         for conv, w in zip(self.convs, ws):
             x = conv(x, w)
@@ -140,7 +160,9 @@ class ToySynthesis(nn.Module):
     """ws (N, num_ws, w_dim) -> images (N, 3, 64, 64) in [-1, 1].
 
     Hookable layers: ``input`` (4 x 4), ``b8``, ``b16``, ``b32``, ``b64`` and
-    ``torgb``; each block's convolutions are ``b<res>.convs.<i>``.
+    ``torgb``; each block's convolutions are ``b<res>.convs.<i>``.  The last
+    PATTERN_DIM entries of w are the texture and petal geometry (see
+    :mod:`~linkviz.toyworld.patterns`); blocks from 16 x 16 up draw with it.
     """
 
     def __init__(self, *, w_dim: int = W_DIM) -> None:
@@ -151,7 +173,8 @@ class ToySynthesis(nn.Module):
         blocks, in_channels = {}, first_channels
         for resolution, channels, n_convs in BLOCKS:
             fourier = FOURIER_FEATURES if resolution >= 32 else 0
-            blocks[f"b{resolution}"] = SynthesisBlock(in_channels, channels, n_convs, w_dim, fourier)
+            blocks[f"b{resolution}"] = SynthesisBlock(in_channels, channels, n_convs, w_dim, fourier,
+                                                      patterns=resolution >= PATTERN_MIN_RESOLUTION)
             in_channels = channels
         self.blocks = nn.ModuleDict(blocks)
         self.torgb = nn.Conv2d(in_channels, 3, 1)
@@ -162,9 +185,10 @@ class ToySynthesis(nn.Module):
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f"ws must have shape (N, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}")
         x = F.leaky_relu(self.input(ws[:, 0]).view(len(ws), -1, 4, 4), 0.2)
+        geometry = ws[:, 0, -PATTERN_DIM:]
         index = 1
         for (_, _, n_convs), block in zip(BLOCKS, self.blocks.values()):
-            x = block(x, [ws[:, index + i] for i in range(n_convs)])
+            x = block(x, [ws[:, index + i] for i in range(n_convs)], geometry)
             index += n_convs
         return torch.tanh(self.torgb(x))
 
@@ -209,6 +233,38 @@ class ToyGenerator(nn.Module):
     def forward(self, z: torch.Tensor, c: torch.Tensor, truncation_psi: float = 1.0) -> torch.Tensor:
         """Images (N, 3, 64, 64) in [-1, 1] from z (N, z_dim) and one-hot c (N, c_dim)."""
         return self.synthesis(self.mapping(z, c, truncation_psi))
+
+
+def grow_state_dict(module: nn.Module, old_state: dict[str, torch.Tensor]) -> list[str]:
+    """Load weights of an earlier, narrower version of a network into ``module``.
+
+    Tensors of equal shape are copied; a tensor that has grown along its
+    input dimension (new conditioning entries, new input planes) gets the old
+    values in its leading slice and zeros elsewhere, so the grown network
+    computes exactly what the old one did until training uses the new inputs.
+    Tensors the old state lacks keep their fresh initialisation.
+
+    Returns
+    -------
+    list of str
+        Names of the tensors that grew or were new.
+    """
+    state, changed = module.state_dict(), []
+    for name, tensor in state.items():
+        old = old_state.get(name)
+        if old is not None and old.shape == tensor.shape:
+            tensor.copy_(old)
+        elif old is not None and old.ndim == tensor.ndim and old.shape[0] == tensor.shape[0] \
+                and old.shape[2:] == tensor.shape[2:] and old.shape[1] < tensor.shape[1]:
+            tensor.zero_()
+            tensor[:, :old.shape[1]] = old
+            changed.append(name)
+        elif old is not None:
+            raise ValueError(f"cannot grow {name!r} from shape {tuple(old.shape)} to {tuple(tensor.shape)}")
+        else:
+            changed.append(name)
+    module.load_state_dict(state)
+    return changed
 
 
 def uniform_to_latent(u: np.ndarray) -> np.ndarray:

@@ -121,16 +121,58 @@ class _Canvas:
         self.textures = np.zeros((size, size), np.int64)
 
     def fill(self, shape: tuple[np.ndarray, np.ndarray], pose: _Pose, part: str, hsv: np.ndarray, texture: int,
-             period: float, texture_angle: float) -> None:
+             period: float, texture_angle: float, texture_pose: _Pose | None = None) -> None:
+        """Draw one part; its texture is laid out in ``texture_pose`` (default: the part's own pose)."""
         rows, cols = polygon(*pose.place(*shape), shape=(self.size, self.size))
-        pattern = _texture_pattern(rows + 0.5, cols + 0.5, pose, texture, period, texture_angle)
+        pattern = _texture_pattern(rows + 0.5, cols + 0.5, texture_pose or pose, texture, period, texture_angle)
         colours = hsv_to_rgb(np.stack([hsv, _second_colour(hsv)]))
         self.rgb[rows, cols] = colours[pattern.astype(np.int64)]
         self.parts[rows, cols] = PART_NAMES.index(part)
         self.textures[rows, cols] = 1 + texture
 
 
-def _draw_object(canvas: _Canvas, table: FactorTable, i: int) -> None:
+@dataclass(frozen=True)
+class TextureFrame:
+    """Where a part's texture is anchored, in image fractions: the stripes' phase is 0 at the anchor.
+
+    Attributes
+    ----------
+    row, col : float
+        Anchor position as a fraction of the image size.
+    theta : float
+        Direction (radians, in (row, col) coordinates) along which the stripe phase grows.
+    period : float
+        Texture period as a fraction of the image size.
+    """
+
+    row: float
+    col: float
+    theta: float
+    period: float
+
+
+class _LayoutRecorder:
+    """Stands in for :class:`_Canvas` to record each part's texture frame without drawing anything."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.frames: dict[str, TextureFrame] = {}
+
+    def fill(self, shape: tuple[np.ndarray, np.ndarray], pose: _Pose, part: str, hsv: np.ndarray, texture: int,
+             period: float, texture_angle: float, texture_pose: _Pose | None = None) -> None:
+        anchor = texture_pose or pose
+        self.frames.setdefault(part, TextureFrame(anchor.row / self.size, anchor.col / self.size,
+                                                  anchor.tilt + np.deg2rad(texture_angle), period / self.size))
+
+
+def texture_frames(table: FactorTable, index: int = 0) -> dict[str, TextureFrame]:
+    """The texture frame of every part of row ``index``, by part name (no rasterisation)."""
+    recorder = _LayoutRecorder(64 * SUPERSAMPLING)
+    _draw_object(recorder, table, index)
+    return recorder.frames
+
+
+def _draw_object(canvas: "_Canvas | _LayoutRecorder", table: FactorTable, i: int) -> None:
     size = canvas.size
     height = table.scale[i] * size
     bottom = _Pose(size / 2 + table.position[i, 1] * size + height / 2, size / 2 + table.position[i, 0] * size, 0.0)
@@ -169,11 +211,13 @@ def _draw_object(canvas: _Canvas, table: FactorTable, i: int) -> None:
         else:
             along, across = long_short(1, 0.18, 0.075)
             count = int(table.petal_count[i])
+            flower_head = _Pose(top[0], top[1], tilt[1])  # all petals share one texture frame
             for k in range(count):
                 petal_tilt = tilt[1] + 2 * np.pi * k / count
                 centre = _Pose(top[0], top[1], petal_tilt)
                 distance = 0.1 * height * table.part_size[i, 1] + 0.75 * along
-                canvas.fill(_ellipse(along, across), _Pose(*centre.point(distance), petal_tilt), **style(1))
+                canvas.fill(_ellipse(along, across), _Pose(*centre.point(distance), petal_tilt), **style(1),
+                            texture_pose=flower_head)
             radius_along, radius_across = long_short(2, 0.095, 0.095)
             canvas.fill(_ellipse(radius_along, radius_across), _Pose(top[0], top[1], tilt[2]), **style(2))
     elif class_name == "house":

@@ -20,8 +20,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .classifier_net import ToyResNet
-from .factors import factor_vector
-from .generator_net import ToyGenerator
+from .generator_net import ToyGenerator, conditioning_vector, grow_state_dict
 from .render import RenderBatch
 
 #: Pixel-loss weights of the generator: background 1, parts up to 1 + PART_WEIGHT * AREA_CAP.
@@ -128,10 +127,11 @@ def train_generator(train_set: RenderBatch, classifier: ToyResNet, *, steps: int
                     learning_rate: float = 2e-3, ema_decay: float = 0.995, seed: int,
                     device: str | torch.device = "cpu", progress: bool = True,
                     checkpoint: Callable[[ToyGenerator, int], None] | None = None,
-                    checkpoint_every: int = 250, initial: ToyGenerator | None = None) -> ToyGenerator:
+                    checkpoint_every: int = 250, initial_state: dict[str, torch.Tensor] | None = None
+                    ) -> ToyGenerator:
     """Train the factor-supervised :class:`ToyGenerator` to reproduce renders from their factors.
 
-    Loss: pixel L1 weighted by :func:`pixel_weights` plus ``PERCEPTUAL_WEIGHT``
+    Loss: pixel L1 weighted by :func:`pixel_weights`, plus ``PERCEPTUAL_WEIGHT``
     times the L1 between the classifier's first three stages on generated and
     rendered images.  Adam with cosine decay to 5 %; the returned generator is
     the exponential moving average of the weights.
@@ -148,8 +148,9 @@ def train_generator(train_set: RenderBatch, classifier: ToyResNet, *, steps: int
         Seeds initialisation and batch order.
     checkpoint : callable, optional
         Called as ``checkpoint(ema_generator, step)`` every ``checkpoint_every`` steps.
-    initial : ToyGenerator, optional
-        Continue training from these weights (e.g. the committed generator) instead of a fresh start.
+    initial_state : dict, optional
+        Continue from these weights (e.g. the committed generator) instead of a fresh start; weights
+        of an earlier, narrower architecture are grown with :func:`grow_state_dict`.
 
     Returns
     -------
@@ -158,13 +159,15 @@ def train_generator(train_set: RenderBatch, classifier: ToyResNet, *, steps: int
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    generator = ToyGenerator().to(device)
-    if initial is not None:
-        generator.load_state_dict(initial.state_dict())
-        generator.requires_grad_(True)
+    generator = ToyGenerator()
+    if initial_state is not None:
+        grown = grow_state_dict(generator, initial_state)
+        if grown:
+            tqdm.write(f"grown or new tensors: {', '.join(grown)}")
+    generator = generator.to(device)
     ema = copy.deepcopy(generator).eval().requires_grad_(False)
     classifier = classifier.to(device).eval().requires_grad_(False)
-    vectors = torch.from_numpy(factor_vector(train_set.factors))
+    vectors = torch.from_numpy(conditioning_vector(train_set.factors))
     images = torch.from_numpy(train_set.images)
     part_masks = torch.from_numpy(train_set.part_masks.astype(np.int64))
     texture_masks = torch.from_numpy(train_set.texture_masks.astype(np.int64))
@@ -177,7 +180,8 @@ def train_generator(train_set: RenderBatch, classifier: ToyResNet, *, steps: int
         index = torch.from_numpy(rng.integers(0, len(train_set), batch_size))
         target = images[index].permute(0, 3, 1, 2).float().div(127.5).sub(1.0).to(device)
         weights = pixel_weights(part_masks[index], texture_masks[index]).to(device)
-        w = generator.mapping.embed(vectors[index].to(device))
+        conditioning = vectors[index].to(device)
+        w = generator.mapping.embed(conditioning)
         output = generator.synthesis(w[:, None].expand(-1, generator.num_ws, -1))
         loss = (weights * (output - target).abs()).mean()
         for fake, real in zip(_perceptual_features(classifier, output), _perceptual_features(classifier, target)):

@@ -10,6 +10,7 @@ import torch
 
 from linkviz.counterfactual import CounterfactualResult, counterfactual_loss, find_counterfactuals
 from linkviz.counterfactual.optimise import render_and_classify
+from linkviz.linking.link import LinearLink
 
 
 def _run(world, r, origin, target, **options) -> CounterfactualResult:
@@ -158,3 +159,21 @@ def test_to_frame(world, examples):
                                         "target_probability"]
     assert len(frame) == 4
     assert frame["target_name"].tolist() == ["green", "blue", "red", "blue"]
+
+
+def test_image_objective_reaches_targets_the_head_cannot_see_through_the_link(world):
+    """A link that swaps units 1 and 2 renders the head's target direction as another class."""
+    _, generator, classifier = world
+    swap = np.eye(3, dtype=np.float32)[[0, 2, 1]]
+    link = LinearLink(weight=swap, bias=np.zeros(3, dtype=np.float32))
+    r = torch.tensor([[3.0, 1.5, 1.2], [3.1, 1.2, 1.4]])
+    options = dict(origin=0, target=1, max_steps=150, cosine_weight=1.0, progress=False)
+    reference = find_counterfactuals(link, generator, classifier, r, **options)
+    assert not reference.success.any()
+    assert set(reference.predicted) <= {0, 2}
+    rendered = find_counterfactuals(link, generator, classifier, r, objective="image", **options)
+    assert rendered.success.all()
+    logits, _ = render_and_classify(link, generator, classifier, torch.as_tensor(rendered.r_counterfactual))
+    np.testing.assert_array_equal(logits.argmax(dim=1).numpy(), [1, 1])
+    with pytest.raises(ValueError, match="objective"):
+        find_counterfactuals(link, generator, classifier, r, objective="pixels", **options)

@@ -42,10 +42,11 @@ def test_counterfactuals_cross_the_boundary(linked, test_pairs):
     examples = np.flatnonzero((test_pairs.labels == origin) & test_pairs.accepted)[:6]
     result = linkviz.find_counterfactuals(linked.link, linked.generator, linked.classifier,
                                           torch.from_numpy(test_pairs.r[examples]), origin=origin, target=target,
-                                          max_steps=300, seed=0, progress=False)
-    # Measured with the committed weights: 2 to 5 of 6 within 300 steps; failures stall where the head's
-    # target direction lies in the link's null space (see the issue notes).
-    assert result.success_rate >= 1 / 3
+                                          max_steps=300, seed=0, objective="image", progress=False)
+    # Measured with the committed weights: 5 of 6 within 300 steps scoring the rendered image; the reference's
+    # objective (the head's logits at r') reaches 1 of 6 and stalls where the head's target direction lies in
+    # what the link cannot render.
+    assert result.success_rate >= 2 / 3
     assert (result.predicted[result.success] == target).all()
     trajectory = linkviz.counterfactual_trajectory(linked.link, linked.generator, linked.classifier,
                                                    torch.from_numpy(test_pairs.r[examples]), result.shift,

@@ -6,7 +6,7 @@ import torch
 
 from linkviz.models import Generator, hooks
 from linkviz.toyworld.factors import N_UNIFORMS, factors_from_uniform
-from linkviz.toyworld.generator_net import ToyGenerator, uniform_to_latent
+from linkviz.toyworld.generator_net import ToyGenerator, grow_state_dict, uniform_to_latent
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +65,21 @@ def test_training_can_continue_from_given_weights(generator):
 
     renders = render_set(2, seed=0, n_jobs=1)
     kwargs = dict(steps=1, batch_size=2, seed=1, progress=False)
-    continued = train_generator(renders, ToyResNet().eval(), initial=generator, **kwargs)
+    continued = train_generator(renders, ToyResNet().eval(), initial_state=generator.state_dict(), **kwargs)
     fresh = train_generator(renders, ToyResNet().eval(), **kwargs)
     start = generator.synthesis.torgb.weight
     assert torch.allclose(continued.synthesis.torgb.weight, start, atol=1e-3)
     assert not torch.allclose(fresh.synthesis.torgb.weight, start, atol=1e-3)
+
+
+def test_grown_network_computes_what_the_narrower_one_did():
+    torch.manual_seed(0)
+    narrow = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(4, 2, 1))
+    wide = torch.nn.Sequential(torch.nn.Conv2d(5, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(4, 2, 1))
+    grown = grow_state_dict(wide, narrow.state_dict())
+    assert grown == ["0.weight"]
+    x = torch.randn(2, 3, 6, 6)
+    extra = torch.randn(2, 2, 6, 6)  # the new input channels contribute nothing until trained
+    torch.testing.assert_close(wide(torch.cat([x, extra], 1)), narrow(x))
+    with pytest.raises(ValueError, match="cannot grow"):
+        grow_state_dict(narrow, wide.state_dict())
