@@ -1,6 +1,10 @@
 """Image and figure helpers shared by reports and widgets (numpy/PIL; matplotlib only inside functions)."""
 
 from linkviz.plotting.figures import plot_probability_paths
-from linkviz.plotting.images import encode_image, tile_images, to_uint8
+from linkviz.plotting.images import encode_image, save_png, tile_images, to_uint8
+from linkviz.plotting.overlays import draw_superpixels, label_colors, overlay_parts, plot_parts
 
-__all__ = ["encode_image", "plot_probability_paths", "tile_images", "to_uint8"]
+__all__ = [
+    "draw_superpixels", "encode_image", "label_colors", "overlay_parts", "plot_parts", "plot_probability_paths",
+    "save_png", "tile_images", "to_uint8",
+]

@@ -364,6 +364,34 @@ def plot_clustermap(vectors: LabelVectors, *, method: str = "ward", scaling: Sca
     return sns.clustermap(data, row_linkage=clustering.linkage, **options)
 
 
+def plot_label_sparsity(sparsity: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
+    """Histograms of label sparsity, one outline per metric (the rows of :func:`linkviz.quantify.label_sparsity`).
+
+    Parameters
+    ----------
+    sparsity : DataFrame
+        ``unit, metric, sparsity, index``; NaN rows (units that change no label) are left out and counted in
+        the legend.
+    ax : matplotlib Axes, optional
+    """
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(4.5, 3.6))
+    bins = np.linspace(0.0, 1.0, 21)
+    for metric, group in sparsity.groupby("metric", sort=False):
+        values = group["sparsity"].dropna().to_numpy()
+        missing = len(group) - len(values)
+        ax.hist(values, bins=bins, histtype="step", linewidth=1.5,
+                label=f"{metric}" + (f" ({missing} unchanged)" if missing else ""))
+    index = str(sparsity["index"].iloc[0]) if len(sparsity) else ""
+    ax.set(xlabel=f"label sparsity ({index.replace('_', '-')}; 1 = one label)", ylabel="units", xlim=(0, 1))
+    ax.set_title("how few labels each unit changes", fontsize=9)
+    ax.legend(fontsize=7, frameon=False)
+    ax.figure.tight_layout()
+    return ax.figure
+
+
 def plot_embedding(embedding: UnitEmbedding, *, ax: Axes | None = None) -> Figure:
     """Scatter of a tSNE embedding, coloured by each unit's strongest label.
 

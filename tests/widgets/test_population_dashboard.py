@@ -1,0 +1,102 @@
+"""PopulationDashboard driven from Python, on change tables with planted structure."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+import pytest
+from linkviz.widgets import PopulationDashboard, UnitTuner
+from threadpoolctl import threadpool_limits
+
+from linkviz.quantify import ChangeTable
+
+LABELS = ("ear", "eye", "nose")
+METRICS = ("area", "luminance")
+PNG = b"\x89PNG"
+
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    with threadpool_limits(limits=1):
+        yield
+
+
+def planted_table(units: np.ndarray, *, n_seeds: int = 6, seed: int = 0) -> ChangeTable:
+    """Unit k of each group of three changes one thing: ear area up, eye luminance down, nose area up."""
+    rng = np.random.default_rng(seed)
+    planted = 0.03 * rng.normal(size=(len(units), len(LABELS), len(METRICS)))
+    group = np.arange(len(units)) % 3
+    planted[group == 0, 0, 0] += 1.0
+    planted[group == 1, 1, 1] -= 0.5
+    planted[group == 2, 2, 0] += 0.8
+    unit, seed_id, step, label, metric = np.meshgrid(np.arange(len(units)), np.arange(n_seeds), np.arange(2),
+                                                     np.arange(len(LABELS)), np.arange(len(METRICS)), indexing="ij")
+    change = planted[unit, label, metric] * step + 0.05 * rng.normal(size=unit.shape) * step
+    return ChangeTable(pd.DataFrame({
+        "unit": units[unit.ravel()], "seed": seed_id.ravel(), "step": step.ravel(),
+        "label": np.array(LABELS)[label.ravel()], "metric": np.array(METRICS)[metric.ravel()],
+        "change": change.ravel()}))
+
+
+def test_figures_ranking_and_concept_finder_without_a_model():
+    units = np.arange(100, 112)
+    dashboard = PopulationDashboard(planted_table(units), n_clusters=3, perplexity=3, max_iter=250)
+    for image in (dashboard.sparsity_image, dashboard.embedding_image, dashboard.clustermap_image):
+        assert bytes(image.value).startswith(PNG)
+    listed = [value for _, value in dashboard.units.options]
+    assert sorted(listed) == units.tolist() and dashboard.units.value == listed[0]
+    assert dashboard.tuner is None and "(sparsity " in dashboard.units.options[0][0]
+    assert f"unit <b>{listed[0]}</b>" in dashboard.unit_info.value
+
+    clustermap = bytes(dashboard.clustermap_image.value)
+    dashboard.n_clusters.value = 2
+    assert dashboard.wait_idle(60) and dashboard.clustermap_image.value != clustermap
+
+    dashboard.concept_label.value, dashboard.concept_metric.value = "eye", "luminance"
+    dashboard.concept_sign.value = -1
+    dashboard.find_button.click()
+    assert dashboard.wait_idle(60) and dashboard.error.value == ""
+    assert dashboard.rank_by.value == "concept"
+    found = dashboard.concept
+    assert set(found["unit"].iloc[:4]) == set(units[1::3]) and (found["effect"].iloc[:4] > 0.3).all()  # eye darkens
+    assert [value for _, value in dashboard.units.options] == found["unit"].tolist()
+    assert dashboard.units.value == found["unit"].iloc[0]  # the strongest unit is opened
+    assert f"<b>luminance</b> of <b>eye</b> decreases: {len(found)} units" in dashboard.concept_table.value
+    assert "ci_low" in dashboard.concept_table.value and "selectivity" in dashboard.units.options[0][0]
+
+    embedding = bytes(dashboard.embedding_image.value)
+    outside = next(int(unit) for unit in units if unit not in set(found["unit"]))
+    dashboard.select_unit(outside)  # not in the concept list: back to the full ranking
+    assert dashboard.wait_idle(60)
+    assert dashboard.rank_by.value == "sparsity" and dashboard.units.value == outside
+    assert dashboard.embedding_image.value != embedding  # the ring moved
+    with pytest.raises(ValueError, match="not in the table"):
+        dashboard.select_unit(7)
+
+    bundle = dashboard._repr_mimebundle_()
+    assert bundle["text/html"].count("data:image/png;base64,") == 3
+
+
+def test_selected_unit_opens_in_a_tuner_with_arrows_and_parts(linked):
+    def segmenter(images):
+        return (images[..., 0] > 127).astype(np.int64)
+
+    dashboard = PopulationDashboard(planted_table(np.array([0, 1, 2, 5])), linked=linked, segmenter=segmenter,
+                                    part_labels=("background", "red"), seeds=(0, 1, 99), n_clusters=2)
+    tuner = dashboard.tuner
+    assert isinstance(tuner, UnitTuner) and tuner.arrows.value and tuner.parts.value
+    assert tuner.shown.arrows and tuner.shown.parts and tuner.shown.seeds == (0, 1)  # seed 99 is not a base pair
+    first = dashboard.units.value
+    assert tuner.shown.unit == (first if first < 3 else 0)
+    other = next(unit for unit in (0, 1, 2) if unit != tuner.shown.unit)
+    dashboard.units.value = other
+    assert dashboard.wait_idle(60)
+    assert tuner.unit.value == tuner.shown.unit == other and tuner.shown.arrows and tuner.shown.parts
+    dashboard.select_unit(5)  # in the table but not a unit of the 3-unit model
+    assert "out of range" in dashboard.error.value and tuner.shown.unit == other
+    bundle = dashboard._repr_mimebundle_()
+    assert "data:image/jpeg;base64," in bundle["text/html"] and "effect size" in bundle["text/html"]

@@ -1,0 +1,322 @@
+"""PopulationDashboard: label sparsity, tSNE and cluster map of the units' label vectors, a concept finder, and
+the selected unit opened in a UnitTuner with flow arrows and part overlays."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import threading
+import time
+from collections.abc import Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Literal
+
+import ipywidgets as ipw
+import numpy as np
+import pandas as pd
+from linkviz.widgets.latest_wins import LatestWinsWorker, error_html
+from linkviz.widgets.snapshot import with_snapshot
+from linkviz.widgets.unit_tuner import PartsFunction, UnitTuner
+
+from linkviz.linking.linked_model import LinkedModel
+from linkviz.quantify.changes import ChangeTable
+from linkviz.quantify.population import (
+    plot_label_sparsity,
+    find_selective_units,
+    label_sparsity,
+    label_vectors,
+    plot_clustermap,
+    plot_embedding,
+    tsne_embedding,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = ["PopulationDashboard"]
+
+_DPI = 80
+_MAX_CLUSTERS = 12
+_PYPLOT = threading.Lock()  # seaborn's clustermap draws through pyplot, whose figure registry is not thread-safe
+
+
+class PopulationDashboard(ipw.VBox):
+    """The population of tuned units at a glance, and any one unit up close.
+
+    Shows, from a table of part-metric changes (:class:`linkviz.quantify.ChangeTable`):
+
+    - the label sparsity of every unit per metric (:func:`~linkviz.quantify.label_sparsity`), as histograms;
+    - the tSNE of the label vectors coloured by each unit's strongest label
+      (:func:`~linkviz.quantify.tsne_embedding`, :func:`~linkviz.quantify.plot_embedding`), with the selected
+      unit ringed;
+    - the cluster map of the label vectors (:func:`~linkviz.quantify.plot_clustermap`) with a cluster count;
+    - a list of units, ranked by label sparsity or by the concept finder
+      (:func:`~linkviz.quantify.find_selective_units`: label + metric + sign -> units with effect size and CI);
+    - the selected unit in a :class:`UnitTuner` (given ``linked``) with flow arrows and, given a segmenter, part
+      overlays switched on.
+
+    The figures are rendered to PNG once per data change; redraws after a control change (cluster count,
+    selection, concept search) run in :class:`LatestWinsWorker` threads, as does the tuner.
+
+    Parameters
+    ----------
+    table : ChangeTable or DataFrame
+        Columns ``unit, seed, step, label, metric, change`` (:func:`linkviz.quantify.unit_changes`).
+    linked : LinkedModel, optional
+        The models whose units the table describes; without it no tuner is shown.
+    segmenter, segment_from, part_labels
+        Part segmentation for the tuner's overlay; see :class:`UnitTuner`.
+    seeds : sequence of int
+        Base examples shown by the tuner (clipped to the base pairs).
+    step : int, optional
+        Tuning step of the label vectors; default each unit's last step.
+    sparsity_index : {"hoyer", "treves_rolls"}
+    scaling : {"metric", "column", "none"}
+        Scaling of the label vectors for tSNE and clustering (see :mod:`linkviz.quantify.population`).
+    n_clusters : int
+        Initial number of flat clusters in the cluster map.
+    seed : int
+        tSNE seed.
+    perplexity : float
+    max_iter : int
+        tSNE iterations.
+    ci_method : {"t", "bootstrap"}
+        Confidence intervals of the concept finder.
+    top : int
+        Units listed by the concept finder.
+    """
+
+    def __init__(self, table: ChangeTable | pd.DataFrame, *, linked: LinkedModel | None = None,
+                 segmenter: PartsFunction | None = None, segment_from: Literal["images", "ws"] = "images",
+                 part_labels: Sequence[str] | None = None, seeds: Sequence[int] = (0, 1, 2, 3),
+                 step: int | None = None, sparsity_index: Literal["hoyer", "treves_rolls"] = "hoyer",
+                 scaling: Literal["metric", "column", "none"] = "metric", n_clusters: int = 4, seed: int = 0,
+                 perplexity: float = 30.0, max_iter: int = 1000, ci_method: Literal["t", "bootstrap"] = "t",
+                 top: int = 20) -> None:
+        self.table = table
+        self.linked = linked
+        self.options = {"step": step, "method": ci_method, "top": top, "seed": seed}
+        self.scaling = scaling
+        self.vectors = label_vectors(table, step=step)
+        self.sparsity = label_sparsity(self.vectors, index=sparsity_index)
+        self.embedding = tsne_embedding(self.vectors, seed=seed, perplexity=perplexity, max_iter=max_iter,
+                                        scaling=scaling)
+        self.concept: pd.DataFrame | None = None
+        n_units = len(self.vectors.units)
+
+        self.sparsity_image = ipw.Image(format="png", value=_png(self._sparsity_figure()))
+        self.embedding_image = ipw.Image(format="png")
+        self.n_clusters = ipw.IntSlider(value=min(max(n_clusters, 1), n_units), min=1,
+                                        max=min(_MAX_CLUSTERS, n_units), description="clusters",
+                                        continuous_update=False)
+        self.clustermap_image = ipw.Image(format="png", value=self._clustermap_png(self.n_clusters.value))
+        self.rank_by = ipw.ToggleButtons(options=[("label sparsity", "sparsity"), ("concept", "concept")],
+                                         value="sparsity", description="rank by")
+        self.units = ipw.Select(options=self._sparsity_ranking(), rows=12, description="units",
+                                layout=ipw.Layout(width="360px"))
+        self.unit_info = ipw.HTML()
+        self.concept_label = ipw.Dropdown(options=list(self.vectors.labels), description="label")
+        self.concept_metric = ipw.Dropdown(options=list(self.vectors.metrics), description="metric")
+        self.concept_sign = ipw.ToggleButtons(options=[("increase", 1), ("decrease", -1)], value=1,
+                                              description="sign")
+        self.find_button = ipw.Button(description="find units", icon="search")
+        self.concept_table = ipw.HTML()
+        self.error = ipw.HTML()
+        self.tuner = self._make_tuner(segmenter, segment_from, part_labels, seeds)
+        self._workers = {name: LatestWinsWorker(partial(self._show_image, image), self._show_error,
+                                                name=f"PopulationDashboard-{name}")
+                         for name, image in (("embedding", self.embedding_image),
+                                             ("clustermap", self.clustermap_image))}
+        self._workers["concept"] = LatestWinsWorker(self._show_concept, self._show_error,
+                                                    name="PopulationDashboard-concept")
+        self.embedding_image.value = _png(self._embedding_figure(self.units.value))
+        self._describe(self.units.value)
+
+        self.n_clusters.observe(self._on_clusters, names="value")
+        self.rank_by.observe(self._on_rank_by, names="value")
+        self.units.observe(self._on_unit, names="value")
+        self.find_button.on_click(lambda _: self.request_concept())
+        concept = ipw.VBox([ipw.HTML("<b>concept finder</b>"), self.concept_label, self.concept_metric,
+                            self.concept_sign, self.find_button, self.concept_table])
+        super().__init__([
+            ipw.HBox([self.sparsity_image, self.embedding_image]),
+            ipw.VBox([self.n_clusters, self.clustermap_image]),
+            ipw.HBox([ipw.VBox([self.rank_by, self.units, self.unit_info]), concept]),
+            self.tuner if self.tuner is not None else ipw.HTML("<i>pass linked=... to tune the selected unit</i>"),
+            self.error])
+
+    # --- public actions ---
+
+    def select_unit(self, unit: int) -> None:
+        """Select ``unit`` in the list (switching to the sparsity ranking, which lists all units, if needed)."""
+        unit = int(unit)
+        if unit not in self.vectors.units:
+            raise ValueError(f"unit {unit} is not in the table (its units: {self.vectors.units.min()}.."
+                             f"{self.vectors.units.max()})")
+        if unit not in [value for _, value in self.units.options]:
+            self.rank_by.value = "sparsity"
+        self.units.value = unit
+
+    def find_concept(self, label: str, metric: str, sign: int | str) -> pd.DataFrame:
+        """Units selective for a concept, strongest first (:func:`linkviz.quantify.find_selective_units`)."""
+        return find_selective_units(self.table, label=label, metric=metric, sign=sign, **self.options)
+
+    def request_concept(self) -> int:
+        """Run the concept finder for the chosen label, metric and sign in the worker; its request number."""
+        label, metric, sign = self.concept_label.value, self.concept_metric.value, self.concept_sign.value
+        return self._workers["concept"].submit(lambda: (label, metric, sign, self.find_concept(label, metric, sign)))
+
+    def wait_idle(self, timeout: float | None = 30.0) -> bool:
+        """Block until every redraw, concept search and tuner update has been shown; False on timeout."""
+        workers = [*self._workers.values()] + ([self.tuner.worker] if self.tuner is not None else [])
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:  # one worker's result can queue work for another (a found concept opens its top unit)
+            for worker in workers:
+                left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+                if not worker.wait_idle(left):
+                    return False
+            if not any(worker.busy for worker in workers):
+                return True
+
+    # --- controls -> requests (main thread) ---
+
+    def _on_clusters(self, change: dict) -> None:
+        self._workers["clustermap"].submit(partial(self._clustermap_png, int(change["new"])))
+
+    def _on_rank_by(self, change: dict) -> None:
+        if change["new"] == "concept" and self.concept is None:
+            self.units.options = []
+            self.unit_info.value = "<i>run the concept finder to rank units by a concept</i>"
+            return
+        self.units.options = self._sparsity_ranking() if change["new"] == "sparsity" else self._concept_ranking()
+
+    def _on_unit(self, change: dict) -> None:
+        unit = change["new"]
+        if unit is None:
+            return
+        self._describe(unit)
+        self._workers["embedding"].submit(lambda: _png(self._embedding_figure(unit)))
+        if self.tuner is None:
+            return
+        try:
+            self.linked.stats.check_unit(unit)
+        except IndexError as error:
+            self._show_error(error)
+            return
+        self.error.value = ""
+        self.tuner.unit.value = unit
+
+    # --- results -> traits (worker threads) ---
+
+    def _show_image(self, image: ipw.Image, value: bytes) -> None:
+        image.value = value
+        self.error.value = ""
+
+    def _show_concept(self, found: tuple[str, str, int, pd.DataFrame]) -> None:
+        label, metric, sign, result = found
+        self.concept = result
+        header = (f"<b>{html.escape(metric)}</b> of <b>{html.escape(label)}</b> "
+                  f"{'increases' if sign > 0 else 'decreases'}: {len(result)} units")
+        shown = result[["rank", "unit", "effect", "ci_low", "ci_high", "n", "cohens_d", "selectivity"]]
+        self.concept_table.value = header + (
+            shown.to_html(index=False, float_format=lambda x: f"{x:.3g}", border=0) if len(result)
+            else "<br><i>no unit changes it significantly in this direction</i>")
+        if self.rank_by.value == "concept":
+            self.units.options = self._concept_ranking()
+        else:
+            self.rank_by.value = "concept"
+        if len(result):
+            self.units.value = int(result["unit"].iloc[0])  # open the strongest unit
+        self.error.value = ""
+
+    def _show_error(self, error: Exception) -> None:
+        self.error.value = error_html(error)
+
+    # --- data -> text and figures ---
+
+    def _sparsity_ranking(self) -> list[tuple[str, int]]:
+        """All units, sparsest first (mean over metrics; units that change nothing last)."""
+        mean = self.sparsity.groupby("unit")["sparsity"].mean().reindex(self.vectors.units)
+        order = np.argsort(-mean.fillna(-1.0).to_numpy(), kind="stable")
+        strongest = self.embedding.strongest_label
+        return [(f"unit {self.vectors.units[i]}: {strongest[i]} (sparsity {mean.iloc[i]:.2f})",
+                 int(self.vectors.units[i])) for i in order]
+
+    def _concept_ranking(self) -> list[tuple[str, int]]:
+        return [(f"#{row.rank} unit {row.unit}: effect {row.effect:.3g} [{row.ci_low:.3g}, {row.ci_high:.3g}], "
+                 + f"selectivity {row.selectivity:.2f}", int(row.unit)) for row in self.concept.itertuples()]
+
+    def _describe(self, unit: int | None) -> None:
+        """The selected unit's largest (scaled) changes."""
+        if unit is None:
+            self.unit_info.value = ""
+            return
+        row = int(np.flatnonzero(self.vectors.units == unit)[0])
+        values = self.vectors.values[row]  # [L, M]
+        order = np.argsort(-np.abs(values), axis=None, kind="stable")[:5]
+        items = [f"{html.escape(self.vectors.labels[i // values.shape[1]])} "
+                 f"{html.escape(self.vectors.metrics[i % values.shape[1]])} {values.flat[i]:+.3g}" for i in order]
+        self.unit_info.value = (f"unit <b>{unit}</b>, strongest label <b>"
+                                f"{html.escape(str(self.embedding.strongest_label[row]))}</b>; largest mean "
+                                f"changes: {', '.join(items)}")
+
+    def _sparsity_figure(self) -> Figure:
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=(4.5, 3.6))
+        plot_label_sparsity(self.sparsity, ax=figure.add_subplot())
+        return figure
+
+    def _embedding_figure(self, unit: int | None) -> Figure:
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=(4.5, 3.6))
+        ax = figure.add_subplot()
+        plot_embedding(self.embedding, ax=ax)
+        if unit is not None:
+            x, y = self.embedding.coordinates[int(np.flatnonzero(self.embedding.units == unit)[0])]
+            ax.scatter([x], [y], s=140, facecolors="none", edgecolors="black", linewidths=1.5)
+            ax.annotate(f"unit {unit}", (x, y), xytext=(6, 6), textcoords="offset points", fontsize=8)
+        ax.set_title("tSNE of label vectors", fontsize=9)
+        return figure
+
+    def _clustermap_png(self, n_clusters: int) -> bytes:
+        import matplotlib.pyplot as plt
+
+        with _PYPLOT:
+            grid = plot_clustermap(self.vectors, n_clusters=n_clusters, scaling=self.scaling, figsize=(7.0, 6.0))
+            try:
+                return _png(grid.figure)
+            finally:
+                plt.close(grid.figure)
+
+    def _make_tuner(self, segmenter: PartsFunction | None, segment_from: str, part_labels: Sequence[str] | None,
+                    seeds: Sequence[int]) -> UnitTuner | None:
+        if self.linked is None:
+            return None
+        unit = self.units.value
+        if unit is None or not 0 <= unit < self.linked.stats.n_units:
+            unit = 0
+        seeds = [seed for seed in seeds if 0 <= seed < len(self.linked.pairs)] or [0]
+        return UnitTuner(self.linked, seeds=seeds, unit=unit, segmenter=segmenter, segment_from=segment_from,
+                         part_labels=part_labels, arrows=True, parts=segmenter is not None)
+
+    def _repr_mimebundle_(self, **kwargs) -> dict:
+        """The live widget plus a static snapshot: the three figures, the concept table and the tuner's view."""
+        parts = [_img_tag(self.sparsity_image), _img_tag(self.clustermap_image), self.unit_info.value,
+                 self.concept_table.value]
+        if self.tuner is not None:
+            parts += [_img_tag(self.tuner.image), self.tuner.label.value]
+        return with_snapshot(super()._repr_mimebundle_(**kwargs), self.embedding_image, *parts, self.error.value)
+
+
+def _png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=_DPI)
+    return buffer.getvalue()
+
+
+def _img_tag(image: ipw.Image) -> str:
+    return f'<img src="data:image/{image.format};base64,{base64.b64encode(image.value).decode("ascii")}"/>'
