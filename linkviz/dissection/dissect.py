@@ -20,14 +20,16 @@ from ..models.hooks import resolve_module, run_with_cache
 from .broden import ProbeDataset
 from .quantile import TopQuantile, lite_level
 from .tally import Mode, Tally, TallyCounts, best_labels, iou_matrix
+from .top_images import TopImages
 
 __all__ = ["DETECTOR_IOU", "DissectionResult", "dissect", "dissection_cache_key"]
 
 #: A unit is a detector of its best concept if its IoU is strictly above this (Bau et al. 2017).
 DETECTOR_IOU = 0.04
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 _CACHE_NAMESPACE = "dissection"
-_CACHE_ARRAYS = ("thresholds", "intersection", "activation", "truth", "active", "image_max")
+_CACHE_ARRAYS = ("thresholds", "intersection", "activation", "truth", "active", "image_max", "top_images",
+                 "top_maps")
 _UPSAMPLING = "bilinear, align_corners=False, to the segmentation resolution; unit on where value > threshold"
 
 
@@ -55,6 +57,10 @@ class DissectionResult:
         Spatial maximum of each unit on each probe image (ranks top-activating images).
     detector_threshold : float
         IoU above which a unit counts as a detector.
+    top_images : ndarray of int64, shape (C, k), optional
+        Each unit's top-activating probe images (highest spatial maximum first, ties to the lower index).
+    top_maps : ndarray of float32, shape (C, k, h, w), optional
+        The unit's activation map on each of its top images (what a report thresholds and overlays).
     """
 
     layer: str
@@ -68,6 +74,8 @@ class DissectionResult:
     counts: TallyCounts
     image_max: np.ndarray
     detector_threshold: float = DETECTOR_IOU
+    top_images: np.ndarray | None = None
+    top_maps: np.ndarray | None = None
 
     @cached_property
     def iou(self) -> np.ndarray:
@@ -148,21 +156,22 @@ def _level(quantile: float, mode: str) -> float:
 
 
 def _cache_meta(module: nn.Module, layer: str, probe: ProbeDataset, *, quantile: float,
-                categories: Sequence[str], spec: ClassifierSpec | None, mode: str) -> dict:
+                categories: Sequence[str], spec: ClassifierSpec | None, mode: str, top_k: int) -> dict:
     return {"model": hash_state(module), "layer": layer, "probe": probe.fingerprint, "categories": list(categories),
             "quantile": float(quantile), "level": _level(quantile, mode), "mode": mode, "upsampling": _UPSAMPLING,
-            "spec": None if spec is None else dataclasses.asdict(spec), "version": _CACHE_VERSION}
+            "spec": None if spec is None else dataclasses.asdict(spec), "top_k": int(top_k),
+            "version": _CACHE_VERSION}
 
 
 def dissection_cache_key(model: nn.Module | Classifier, layer: str, probe: ProbeDataset, *, quantile: float = 0.005,
                          categories: Sequence[str] | None = None, spec: ClassifierSpec | None = None,
-                         mode: Mode = "paper") -> str:
+                         mode: Mode = "paper", top_k: int = 10) -> str:
     """The cache key of a dissection: a hash of the model weights, layer, probe content, categories, quantile,
-    input spec, upsampling and mode (16 hex digits)."""
+    input spec, upsampling, mode and number of top images kept (16 hex digits)."""
     module, spec = _unwrap(model, spec)
     categories = probe.categories if categories is None else tuple(categories)
     return hash_arguments(**_cache_meta(module, layer, probe, quantile=quantile, categories=categories, spec=spec,
-                                        mode=mode))
+                                        mode=mode, top_k=top_k))
 
 
 def _batches(n: int, batch_size: int) -> Iterator[np.ndarray]:
@@ -197,7 +206,7 @@ def dissect(model: nn.Module | Classifier, layer: str, probe: ProbeDataset, *, q
             categories: Sequence[str] | None = None, spec: ClassifierSpec | None = None, batch_size: int = 32,
             device: str | torch.device | None = None, mode: Mode = "paper",
             detector_threshold: float = DETECTOR_IOU, cache_dir: str | Path | None = None, progress: bool = True,
-            keep_activations_bytes: int = 2**28) -> DissectionResult:
+            keep_activations_bytes: int = 2**28, top_k: int = 10) -> DissectionResult:
     """Label the units of one layer with the probe concepts they detect (Network Dissection).
 
     Two passes over the probe: the first streams every unit's activations into an exact top-``quantile``
@@ -236,6 +245,9 @@ def dissect(model: nn.Module | Classifier, layer: str, probe: ProbeDataset, *, q
     keep_activations_bytes : int
         Keep the first pass's activations in memory for the second if they take at most this many bytes;
         otherwise run the model again.
+    top_k : int
+        Top-activating images kept per unit, with the unit's maps on them, for reports (10 as in
+        NetDissect-Lite; 0 keeps none). Costs ``C * top_k * h * w`` floats.
 
     Returns
     -------
@@ -252,6 +264,8 @@ def dissect(model: nn.Module | Classifier, layer: str, probe: ProbeDataset, *, q
     level = _level(quantile, mode)
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if top_k < 0:
+        raise ValueError(f"top_k must be non-negative, got {top_k}")
     if not len(probe):
         raise ValueError("the probe set has no images")
     resolve_module(module, layer)
@@ -262,7 +276,8 @@ def dissect(model: nn.Module | Classifier, layer: str, probe: ProbeDataset, *, q
                  "probe": probe, "label_category": label_category, "detector_threshold": detector_threshold}
     store = None
     if cache_dir is not None:
-        meta = _cache_meta(module, layer, probe, quantile=quantile, categories=categories, spec=spec, mode=mode)
+        meta = _cache_meta(module, layer, probe, quantile=quantile, categories=categories, spec=spec, mode=mode,
+                           top_k=top_k)
         store = ChunkedStore(entry_directory(cache_dir, _CACHE_NAMESPACE, hash_arguments(**meta)), meta=meta,
                              keys=_CACHE_ARRAYS)
         if store.is_complete:
@@ -272,7 +287,7 @@ def dissect(model: nn.Module | Classifier, layer: str, probe: ProbeDataset, *, q
     try:
         arrays = _run(module, layer, probe, categories=categories, label_category=label_category, spec=spec,
                       batch_size=batch_size, device=device, level=level, mode=mode, progress=progress,
-                      keep_activations_bytes=keep_activations_bytes)
+                      keep_activations_bytes=keep_activations_bytes, top_k=top_k)
     finally:
         for submodule, was_training in training.items():
             submodule.train(was_training)
@@ -290,14 +305,18 @@ def _result(arrays: dict[str, np.ndarray], *, layer: str, mode: Mode, quantile: 
     return DissectionResult(layer=layer, mode=mode, quantile=quantile, level=level, categories=categories,
                             label_names=probe.label_names, label_category=label_category,
                             thresholds=arrays["thresholds"], counts=counts, image_max=arrays["image_max"],
-                            detector_threshold=detector_threshold)
+                            detector_threshold=detector_threshold,
+                            top_images=arrays["top_images"] if arrays["top_images"].size else None,
+                            top_maps=arrays["top_maps"] if arrays["top_images"].size else None)
 
 
 def _run(module: nn.Module, layer: str, probe: ProbeDataset, *, categories: tuple[str, ...],
          label_category: np.ndarray, spec: ClassifierSpec | None, batch_size: int, device: torch.device,
-         level: float, mode: Mode, progress: bool, keep_activations_bytes: int) -> dict[str, np.ndarray]:
+         level: float, mode: Mode, progress: bool, keep_activations_bytes: int, top_k: int
+         ) -> dict[str, np.ndarray]:
     n = len(probe)
     quantiles: TopQuantile | None = None
+    top = TopImages(top_k) if top_k else None
     kept: list[Tensor] | None = []
     image_max = []
     with tqdm(total=n, desc=f"{layer}: thresholds", unit="img", disable=not progress) as bar:
@@ -309,6 +328,8 @@ def _run(module: nn.Module, layer: str, probe: ProbeDataset, *, categories: tupl
                     kept = None
             quantiles.update(output)
             image_max.append(output.flatten(2).amax(2).cpu())
+            if top is not None:
+                top.update(output)
             if kept is not None:
                 kept.append(output.cpu())
             bar.update(len(indices))
@@ -323,5 +344,8 @@ def _run(module: nn.Module, layer: str, probe: ProbeDataset, *, categories: tupl
             tally.update(output, pixel_labels=pixel, image_labels=image)
             bar.update(len(indices))
     counts = tally.counts()
+    top_images, top_maps = top.result() if top is not None else (np.zeros((0, 0), np.int64),
+                                                                 np.zeros((0, 0, 0, 0), np.float32))
     return {"thresholds": thresholds, "intersection": counts.intersection, "activation": counts.activation,
-            "truth": counts.truth, "active": counts.active, "image_max": torch.cat(image_max).numpy()}
+            "truth": counts.truth, "active": counts.active, "image_max": torch.cat(image_max).numpy(),
+            "top_images": top_images, "top_maps": top_maps}

@@ -85,6 +85,18 @@ def _upsample_planes(maps: Tensor, size: tuple[int, int]) -> Tensor:
     return upsampled[0].permute(1, 2, 0)
 
 
+def _active_pixels(upsampled: Tensor, thresholds: Tensor) -> tuple[Tensor, Tensor]:
+    """Positions and pairs where ``upsampled [P, pairs] > thresholds [pairs]`` (row-major order).
+
+    On CPU the comparison and the search run in numpy, several times faster there than torch's ``nonzero``.
+    """
+    if upsampled.device.type != "cpu":
+        return torch.nonzero(upsampled > thresholds, as_tuple=True)
+    flat = np.flatnonzero(upsampled.detach().numpy() > thresholds.detach().numpy())
+    position, pair = np.divmod(flat, upsampled.shape[1])
+    return torch.from_numpy(position), torch.from_numpy(pair)
+
+
 def _float32_floor(thresholds: np.ndarray) -> np.ndarray:
     """Largest float32 <= each threshold, so ``a > floor32(T)`` equals ``a > T`` for float32 ``a``."""
     thresholds = np.asarray(thresholds, dtype=np.float64)
@@ -260,8 +272,7 @@ class Tally:
         if not image_index.numel():
             return image_index, unit_index, image_index, image_index, active
         upsampled = _upsample_planes(activations[image_index, unit_index], self.segmentation_shape)  # [sh, sw, pairs]
-        on = upsampled > threshold[0, unit_index]
-        position, pair = torch.nonzero(on.reshape(pixels, -1), as_tuple=True)
+        position, pair = _active_pixels(upsampled.reshape(pixels, -1), threshold[0, unit_index])
         counts = torch.bincount(pair, minlength=len(image_index))
         active[image_index, unit_index] = counts.double()
         return image_index, unit_index, pair, position, active

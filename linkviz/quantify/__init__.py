@@ -23,6 +23,7 @@ from linkviz.quantify.part_metrics import (
     visibility_threshold,
     wrap_axial_degrees,
 )
+from linkviz.quantify.pipeline import Segmenter, sweep_changes
 from linkviz.quantify.population import (
     LabelClustering,
     LabelVectors,
@@ -34,6 +35,7 @@ from linkviz.quantify.population import (
     label_vectors,
     plot_clustermap,
     plot_embedding,
+    plot_label_sparsity,
     strongest_label,
     treves_rolls_sparsity,
     tsne_embedding,
@@ -46,6 +48,7 @@ __all__ = [
     "LabelClustering",
     "LabelVectors",
     "PartMeasurements",
+    "Segmenter",
     "UnitEmbedding",
     "aggregate_changes",
     "cluster_label_vectors",
@@ -65,8 +68,10 @@ __all__ = [
     "part_luminance",
     "plot_clustermap",
     "plot_embedding",
+    "plot_label_sparsity",
     "relative_area_change",
     "strongest_label",
+    "sweep_changes",
     "treves_rolls_sparsity",
     "tsne_embedding",
     "unit_changes",

@@ -8,6 +8,7 @@ Typical use, with ``ws`` latents of k labelled generated images and their painte
     miou, per_class = mean_iou(parts, reference_masks, n_classes=3)
 """
 
+from linkviz.segmentation.feature_clusters import FeatureClusters, cluster_parts
 from linkviz.segmentation.features import feature_layers, generator_features
 from linkviz.segmentation.fewshot import PartSegmenter, check_masks, predict_parts, train_few_shot
 from linkviz.segmentation.labels_io import LABELS_FILE, LabelFileError, PaintedLabels, load_labels, save_labels
@@ -20,12 +21,14 @@ from linkviz.segmentation.reference import (
 from linkviz.segmentation.scores import confusion_matrix, fewshot_curve, mean_iou
 
 __all__ = [
+    "FeatureClusters",
     "LABELS_FILE",
     "LabelFileError",
     "PaintedLabels",
     "PartSegmenter",
     "RenderSegmenter",
     "check_masks",
+    "cluster_parts",
     "confusion_matrix",
     "feature_layers",
     "fewshot_curve",
