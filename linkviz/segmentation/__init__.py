@@ -21,8 +21,8 @@ from linkviz.segmentation.reference import (
 from linkviz.segmentation.scores import confusion_matrix, fewshot_curve, mean_iou
 
 __all__ = [
-    "FeatureClusters",
     "LABELS_FILE",
+    "FeatureClusters",
     "LabelFileError",
     "PaintedLabels",
     "PartSegmenter",
