@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import dataclasses
 from collections.abc import Iterator, Sequence
 from functools import cached_property
@@ -261,6 +263,11 @@ def dissect(model: nn.Module | Classifier, layer: str, probe: ProbeDataset, *, q
         For a bad quantile, mode, batch size or categories, or a layer without channel maps.
     """
     module, spec = _unwrap(model, spec)
+    if spec is not None and spec.resize_to is not None:
+        warnings.warn(f"the classifier spec resizes to {spec.resize_to} and centre-crops to {spec.input_size}, so "
+                      "activation maps cover only the middle of each probe image and do not line up with its label "
+                      "maps; pass a spec with resize_to=None (e.g. efficientnet_lite0_spec(resize_to=None))",
+                      stacklevel=2)
     level = _level(quantile, mode)
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")

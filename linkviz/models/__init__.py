@@ -1,6 +1,13 @@
 """Model layer: hooks on any nn.Module, classifiers described by a spec, generators in the StyleGAN convention."""
 
 from linkviz.models.classifier import Classifier, ClassifierSpec, preprocess
+from linkviz.models.efficientnet import (
+    EFFICIENTNET_LITE0_LAYERS,
+    MissingAssetError,
+    efficientnet_lite0_spec,
+    imagenet_class_names,
+    load_efficientnet_lite0,
+)
 from linkviz.models.generator import (
     Generator,
     GeneratorOutputError,
@@ -21,6 +28,11 @@ from linkviz.models.hooks import (
 )
 
 __all__ = [
+    "EFFICIENTNET_LITE0_LAYERS",
+    "MissingAssetError",
+    "efficientnet_lite0_spec",
+    "imagenet_class_names",
+    "load_efficientnet_lite0",
     "ActivationCache",
     "Classifier",
     "ClassifierSpec",

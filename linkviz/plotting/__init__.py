@@ -1,10 +1,18 @@
 """Image and figure helpers shared by reports and widgets (numpy/PIL; matplotlib only inside functions)."""
 
+from linkviz.plotting.dissection_figures import (
+    plot_axis_alignment,
+    plot_concept_loadings,
+    plot_detectors_per_concept,
+    plot_robustness,
+)
+from linkviz.plotting.dissection_html import dissection_html, write_dissection_html
 from linkviz.plotting.figures import plot_probability_paths
 from linkviz.plotting.images import encode_image, save_png, tile_images, to_uint8
 from linkviz.plotting.overlays import draw_superpixels, label_colors, overlay_parts, plot_parts
 
 __all__ = [
-    "draw_superpixels", "encode_image", "label_colors", "overlay_parts", "plot_parts", "plot_probability_paths",
+    "dissection_html", "plot_axis_alignment", "plot_concept_loadings", "plot_detectors_per_concept", "plot_robustness",
+    "write_dissection_html", "draw_superpixels", "encode_image", "label_colors", "overlay_parts", "plot_parts", "plot_probability_paths",
     "save_png", "tile_images", "to_uint8",
 ]

@@ -49,9 +49,9 @@ def _cached(path: Path, load: Callable[[Path], nn.Module], train: Callable[[], n
 def toy_metric_regressor(
     cache_dir: str | os.PathLike[str],
     *,
-    samples_per_class: int = 600,
+    samples_per_class: int = 1000,
     resolution: int = 64,
-    epochs: int = 15,
+    epochs: int = 20,
     width: int = 16,
     seed: int = 0,
     device: str | torch.device = "cpu",
@@ -117,9 +117,9 @@ def _load_segmenter(path: Path, device: str | torch.device) -> RenderSegmenter:
 def toy_render_segmenter(
     cache_dir: str | os.PathLike[str],
     *,
-    samples_per_class: int = 200,
+    samples_per_class: int = 300,
     resolution: int = 64,
-    epochs: int = 10,
+    epochs: int = 20,
     width: int = 8,
     seed: int = 0,
     device: str | torch.device = "cpu",

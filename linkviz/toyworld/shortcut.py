@@ -137,9 +137,15 @@ class ShortcutReport:
         chosen = self.examples[self.examples["direction"] == direction]
         return float(chosen["success"].mean()) if len(chosen) else float("nan")
 
-    def background_rank(self, direction: Direction, *, label: str = "background") -> float:
-        """Best rank of any metric of ``label`` among the changed concepts of ``direction`` (NaN if unranked)."""
+    def background_rank(self, direction: Direction, *, label: str = "background", metric: str | None = None
+                        ) -> float:
+        """Best rank of ``label`` (any metric, or only ``metric``) among the changed concepts of ``direction``.
+
+        NaN if unranked.
+        """
         chosen = self.concepts[(self.concepts["direction"] == direction) & (self.concepts["label"] == label)]
+        if metric is not None:
+            chosen = chosen[chosen["metric"] == metric]
         return float(chosen["rank"].min()) if len(chosen) else float("nan")
 
     def top_concepts(self, direction: Direction, *, top: int = 5) -> pd.DataFrame:
