@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 import torch.nn.functional as F
 
 from linkviz.dissection import ProbeDataset
-
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Run each test on one torch thread: the data are tiny and the machine's cores are busy."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+from single_thread import single_thread  # noqa: F401  (autouse: one torch thread)
 
 
 @pytest.fixture(scope="session")

@@ -16,16 +16,9 @@ from linkviz.models.efficientnet import (
     imagenet_class_names,
     load_efficientnet_lite0,
 )
+from single_thread import single_thread  # noqa: F401  (autouse: one torch thread)
 
 CAT_CLASSES = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
-
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 class TinyLite(nn.Module):

@@ -5,15 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Run every test on one CPU thread (other work shares the machine); restore the setting afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+from single_thread import single_thread  # noqa: F401  (autouse: one torch thread)
 
 
 def _blob_masks(n: int, *, size: int, n_classes: int, seed: int) -> np.ndarray:

@@ -21,18 +21,11 @@ from linkviz.toyworld.metric_regressor import (
     train_metric_regressor,
 )
 from linkviz.toyworld.reference_models import model_identity, toy_metric_regressor
+from single_thread import single_thread  # noqa: F401  (autouse: one torch thread)
 
 RESOLUTION = 32
 MUSHROOM = CLASS_NAMES.index("mushroom")
 CAP = PART_NAMES.index("cap")
-
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _mushrooms(n: int, *, seed: int):

@@ -14,17 +14,10 @@ from linkviz.quantify import METRICS, sweep_changes
 from linkviz.toyworld.shortcut import band_distance, border_mask, region_hue, shortcut_rediscovery
 from linkviz.toyworld.truth import check_selective_units, estimated_changes
 from linkviz.tuning import UnitStats
+from single_thread import single_thread  # noqa: F401  (autouse: one torch thread)
 
 RED = (255, 40, 40)
 AREA = ("disk", "area")
-
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def planted_estimator(images: np.ndarray) -> np.ndarray:
@@ -146,6 +139,7 @@ def test_counterfactuals_move_the_background_toward_and_away_from_the_shortcut_h
     toward = examples[examples["direction"] == "toward"]
     assert (toward["distance_after"] < toward["distance_before"]).all()
     assert report.background_rank("toward") <= 3
+    assert report.background_rank("toward", metric="hue_distance") >= report.background_rank("toward")
     top = report.top_concepts("toward", top=3)
     assert len(top) == 3 and top["rank"].tolist() == [1, 2, 3]
     assert "hue_distance" in set(report.concepts["metric"])

@@ -13,20 +13,13 @@ from PIL import Image
 from torch import nn
 
 from linkviz.lavise import LaviseExplanation
+from single_thread import single_thread  # noqa: F401  (autouse: one torch thread)
 
 VOCABULARY = ("red", "green", "blue", "sky", "grass")
 
 
 def decoded(image_bytes: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(image_bytes)).convert("RGB"))
-
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def colour_model() -> nn.Sequential:

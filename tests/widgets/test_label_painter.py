@@ -13,16 +13,9 @@ from linkviz.plotting.images import to_uint8
 from linkviz.plotting.overlays import label_colors, to_hex
 from linkviz.segmentation import generator_features, load_labels, predict_parts, train_few_shot
 from linkviz.toyworld.generator_net import ToyGenerator
+from single_thread import single_thread  # noqa: F401  (autouse: one torch thread)
 
 LABELS = ("background", "ear", "eye")
-
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture
