@@ -33,7 +33,7 @@ from linkviz.segmentation import mean_iou, segment_images
 from linkviz.toyworld import PART_NAMES, SHORTCUT_CLASS, render, render_set
 from linkviz.toyworld.metric_regressor import estimate_metrics, metric_targets
 from linkviz.toyworld.reference_models import model_identity, toy_metric_regressor, toy_render_segmenter
-from linkviz.toyworld.shortcut import shortcut_rediscovery
+from linkviz.toyworld.shortcut import shortcut_rediscovery, sweep_hue_shift
 from linkviz.toyworld.truth import check_selective_units
 from linkviz.toyworld.world import DEFAULT_WEIGHTS, load_toy_world
 from linkviz.tuning import effect_sizes, run_sweep
@@ -78,6 +78,13 @@ def regressor_quality(regressor, images: np.ndarray, masks: np.ndarray) -> str:
     return "median r over labels: " + ", ".join(parts)
 
 
+def unit_effects(linked, mode: str) -> np.ndarray:
+    """How far each unit moves w over its tuning values: range x ||A_i|| (mode "range") or std x ||A_i||."""
+    if mode == "range":
+        return effect_sizes(linked.link, linked.stats)
+    return linked.stats.std * np.linalg.norm(linked.link.weight, axis=0)
+
+
 def seed_rows(linked, n_seeds: int) -> np.ndarray:
     """Rows of the base pairs taken round-robin over the classes (the k-th example of each class in turn)."""
     per_class = [linked.examples_of_class(c) for c in range(len(linked.class_names))]
@@ -93,11 +100,13 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=32, help="swept units (largest effect on w first)")
     parser.add_argument("--seeds", type=int, default=10, help="base examples per unit, round-robin over classes")
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--mode", choices=("std", "range"), default="std",
+                        help="tuning values: r +- 2 std (stays near the image distribution) or the unit's min..max")
     parser.add_argument("--top", type=int, default=5, help="units checked per concept")
-    parser.add_argument("--segmenter-renders", type=int, default=200, help="renders per class")
-    parser.add_argument("--segmenter-epochs", type=int, default=10)
-    parser.add_argument("--regressor-renders", type=int, default=600, help="renders per class")
-    parser.add_argument("--regressor-epochs", type=int, default=15)
+    parser.add_argument("--segmenter-renders", type=int, default=300, help="renders per class")
+    parser.add_argument("--segmenter-epochs", type=int, default=20)
+    parser.add_argument("--regressor-renders", type=int, default=1000, help="renders per class")
+    parser.add_argument("--regressor-epochs", type=int, default=20)
     parser.add_argument("--examples-per-class", type=int, default=4, help="counterfactual originals per class")
     parser.add_argument("--cf-steps", type=int, default=300, help="counterfactual optimisation budget")
     parser.add_argument("--seed", type=int, default=0)
@@ -111,14 +120,14 @@ def main() -> None:
                                 cache_dir=data_dir, device=args.device)
     clock.lap(f"linked toy world: {len(linked.pairs)} pairs, D={linked.link.r_dim}")
 
-    units = np.argsort(-effect_sizes(linked.link, linked.stats), kind="stable")[:args.units].tolist()
+    units = np.argsort(-unit_effects(linked, args.mode), kind="stable")[:args.units].tolist()
     r_base = linked.pairs.r[seed_rows(linked, args.seeds)]
     key = hash_arguments(link=linked.link.weight, bias=linked.link.bias, generator=hash_state(linked.generator),
-                         r_base=r_base, units=units, steps=args.steps)
+                         r_base=r_base, units=units, steps=args.steps, mode=args.mode)
     sweep = run_sweep(linked.link, linked.generator, torch.from_numpy(r_base), stats=linked.stats,
-                      out_dir=data_dir / "truth_sweeps" / key, units=units, n_steps=args.steps, mode="range",
+                      out_dir=data_dir / "truth_sweeps" / key, units=units, n_steps=args.steps, mode=args.mode,
                       device=args.device, progress=False)
-    clock.lap(f"sweep: {len(units)} units x {sweep.n_seeds} seeds x {sweep.n_steps} steps")
+    clock.lap(f"sweep: {len(units)} units x {sweep.n_seeds} seeds x {sweep.n_steps} steps, mode {args.mode!r}")
 
     segmenter = toy_render_segmenter(data_dir, samples_per_class=args.segmenter_renders,
                                      epochs=args.segmenter_epochs, seed=args.seed, device=args.device)
@@ -171,10 +180,17 @@ def main() -> None:
               f"{(examples['direction'] == direction).sum()} counterfactuals reached their target; background "
               f"moved {moving} the sky band in {report.moved_rate(direction):.0%} of those (median band distance "
               f"{chosen['distance_before'].median():.0f} -> {chosen['distance_after'].median():.0f} deg); "
-              f"background rank among changed concepts: {report.background_rank(direction):.0f}")
+              f"rank of the background among the changed concepts: {report.background_rank(direction):.0f} (any "
+              f"metric), {report.background_rank(direction, metric='hue_distance'):.0f} (its hue distance)")
         top = report.top_concepts(direction, top=5)
         print("          top changed: " + ", ".join(f"{row.label}/{row.metric} (d={row.cohens_d:+.1f})"
                                                  for row in top.itertuples()))
+    shifts = sweep_hue_shift(sweep, band=report.band)
+    toward = shifts[(shifts["change"] < 0) & (shifts["share_toward"] >= 0.5)]
+    print(f"  sweep: {len(toward)} of {len(shifts)} swept units move the background (border ring) toward the sky band "
+          "in most seeds; strongest: " + ", ".join(
+              f"unit {row.unit} ({row.distance_before:.0f} -> {row.distance_after:.0f} deg, "
+              f"{row.share_toward:.0%} of seeds)" for row in toward.head(5).itertuples()))
     clock.lap("done")
 
 

@@ -32,8 +32,9 @@ from linkviz.quantify.changes import part_changes
 from linkviz.quantify.part_metrics import measure_parts, visibility_threshold
 from linkviz.quantify.pipeline import Segmenter
 from linkviz.toyworld.factors import PART_NAMES, SHORTCUT_CLASS, SKY_HUE
+from linkviz.tuning.sweep import SweepResult
 
-__all__ = ["ShortcutReport", "band_distance", "border_mask", "region_hue", "shortcut_rediscovery"]
+__all__ = ["ShortcutReport", "band_distance", "border_mask", "region_hue", "shortcut_rediscovery", "sweep_hue_shift"]
 
 Direction = Literal["toward", "away"]
 
@@ -314,3 +315,50 @@ def shortcut_rediscovery(
         concepts = _concept_ranking(images, masks, tuple(labels), directions=direction, keep=result.success,
                                     band=band)
     return ShortcutReport(examples=examples, concepts=concepts, band=(float(band[0]), float(band[1])))
+
+
+def _median(values: np.ndarray) -> float:
+    """Median of the finite values (grey regions have no hue), NaN if there are none."""
+    finite = values[np.isfinite(values)]
+    return float(np.median(finite)) if len(finite) else float("nan")
+
+
+def sweep_hue_shift(sweep: SweepResult, *, band: tuple[float, float] = SKY_HUE, step: int | None = None,
+                    border: int = 4) -> pd.DataFrame:
+    """How far tuning each unit of a sweep moves the background (border ring) hue toward a hue band.
+
+    Parameters
+    ----------
+    sweep : SweepResult
+        With an unperturbed step per seed.
+    band : (float, float)
+        Hue band in degrees (default the shortcut's sky band).
+    step : int, optional
+        Tuned step compared with the unperturbed one; default the last step.
+    border : int
+        Width of the border ring taken as background.
+
+    Returns
+    -------
+    DataFrame
+        ``unit, distance_before, distance_after, change, share_toward``, one row per unit, most negative
+        ``change`` (strongest move toward the band) first: median band distances over seeds at the unperturbed
+        and the tuned step, the median per-seed change, and the share of seeds whose distance fell.
+    """
+    step = sweep.n_steps - 1 if step is None else int(step)
+    if not 0 <= step < sweep.n_steps:
+        raise ValueError(f"step must be in [0, {sweep.n_steps}); got {step}")
+    rows = []
+    for unit in sweep.units:
+        images, reference = sweep.images(unit), np.asarray(sweep.baseline_step(unit))
+        if (reference < 0).any():
+            raise ValueError(f"unit {unit} has no unperturbed step for some seeds (a sweep in mode {sweep.mode!r})")
+        seeds = np.arange(len(images))
+        pair = np.stack([images[seeds, reference], images[:, step]], axis=1)  # [N, 2, H, W, 3]
+        ring = border_mask(pair.shape[2:4], width=border)
+        distance = band_distance(region_hue(pair.reshape(-1, *pair.shape[2:]), ring), band).reshape(-1, 2)
+        change = distance[:, 1] - distance[:, 0]
+        rows.append({"unit": unit, "distance_before": _median(distance[:, 0]),
+                     "distance_after": _median(distance[:, 1]), "change": _median(change),
+                     "share_toward": float(np.mean(change < 0))})
+    return pd.DataFrame(rows).sort_values("change", kind="stable").reset_index(drop=True)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from scipy.stats import spearmanr
+from single_thread import single_thread  # noqa: F401  (autouse: one torch thread)
 
 from linkviz.quantify import part_area, part_luminance
 from linkviz.toyworld import CLASS_NAMES, PART_NAMES, render, sample_factors
@@ -21,7 +22,6 @@ from linkviz.toyworld.metric_regressor import (
     train_metric_regressor,
 )
 from linkviz.toyworld.reference_models import model_identity, toy_metric_regressor
-from single_thread import single_thread  # noqa: F401  (autouse: one torch thread)
 
 RESOLUTION = 32
 MUSHROOM = CLASS_NAMES.index("mushroom")

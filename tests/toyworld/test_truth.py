@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from fake_sweep import LABELS, threshold_segmenter, write_disk_sweep
 from fake_world import D, FakeGenerator, fake_classifier
+from single_thread import single_thread  # noqa: F401  (autouse: one torch thread)
 
 from linkviz.linking import LinearLink, LinkedModel
 from linkviz.pairs import PairSet
 from linkviz.quantify import METRICS, sweep_changes
-from linkviz.toyworld.shortcut import band_distance, border_mask, region_hue, shortcut_rediscovery
+from linkviz.toyworld.shortcut import (
+    band_distance,
+    border_mask,
+    region_hue,
+    shortcut_rediscovery,
+    sweep_hue_shift,
+)
 from linkviz.toyworld.truth import check_selective_units, estimated_changes
 from linkviz.tuning import UnitStats
-from single_thread import single_thread  # noqa: F401  (autouse: one torch thread)
 
 RED = (255, 40, 40)
 AREA = ("disk", "area")
@@ -152,3 +157,15 @@ def test_without_a_segmenter_the_border_ring_is_the_background(fake_linked):
     assert np.isnan(report.background_rank("toward"))
     with pytest.raises(ValueError, match="shortcut class"):
         shortcut_rediscovery(fake_linked, None, shortcut_class="tree")
+
+
+def test_sweep_hue_shift_finds_the_unit_that_turns_the_background_blue(tmp_path):
+    # on a red background, unit 0's blue disk grows over the whole image at the last step; unit 1's stays small
+    sweep = write_disk_sweep(tmp_path / "blue", {0: 12.0, 1: 0.0}, colours={0: (40, 40, 255), 1: (40, 40, 255)},
+                             base_radius=2.0, background=(200, 60, 60))
+    shifts = sweep_hue_shift(sweep, band=(200.0, 260.0), border=2)
+    assert shifts["unit"].tolist() == [0, 1]
+    first = shifts.iloc[0]
+    assert first["distance_after"] == 0.0 and first["share_toward"] == 1.0
+    with pytest.raises(ValueError, match="step"):
+        sweep_hue_shift(sweep, step=9)
