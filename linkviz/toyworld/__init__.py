@@ -1,7 +1,7 @@
 """The embedded toy world: procedural renders with ground truth, and the models trained on them."""
 
 from linkviz.toyworld.concepts import COLOUR_NAMES, TEXTURE_CONCEPTS, colour_name_mask
-from linkviz.toyworld.dataset import flip_shortcut, render_set
+from linkviz.toyworld.dataset import decorrelate_background, flip_shortcut, render_set
 from linkviz.toyworld.factors import (
     CLASS_NAMES,
     CLASS_PARTS,
@@ -19,6 +19,6 @@ from linkviz.toyworld.world import TOY_CLASSIFIER_SPEC, ToyWorld, load_toy_world
 __all__ = [
     "CLASS_NAMES", "CLASS_PARTS", "COLOUR_NAMES", "PART_NAMES", "SHORTCUT_CLASS", "TEXTURE_CONCEPTS",
     "TEXTURE_NAMES", "TOY_CLASSIFIER_SPEC", "FactorTable", "RenderBatch", "ToyWorld", "colour_name_mask",
-    "factor_vector", "factors_from_uniform", "flip_shortcut", "load_toy_world", "render", "render_parallel",
-    "render_set", "sample_factors",
+    "decorrelate_background", "factor_vector", "factors_from_uniform", "flip_shortcut", "load_toy_world", "render",
+    "render_parallel", "render_set", "sample_factors",
 ]

@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--continue", dest="continue_training", action="store_true",
                        help="generator: start from the weights in --weights-dir instead of from scratch (weights of an "
                             "earlier, narrower architecture are grown; their new inputs start at zero)")
+    train.add_argument("--adversarial-weight", type=float, default=0.0,
+                       help="generator: weight of a patch discriminator's hinge loss (sharpens edges; use it to "
+                            "fine-tune with --continue; default 0, no discriminator)")
     card = commands.add_parser("card", help="evaluate the toy world and regenerate its model card")
     card.add_argument("--weights-dir", type=Path, default=DEFAULT_WEIGHTS)
     card.add_argument("--data-dir", type=Path, default=Path(".linkviz-data"))
@@ -75,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
 
         def metadata(steps: int) -> dict:
             run = {"steps": steps, "learning_rate": learning_rate, "train_seconds": clock.seconds,
+                   "adversarial_weight": args.adversarial_weight,
                    "continued": initial is not None, "renderer_version": RENDERER_VERSION}
             return {**settings, "steps": previous_steps + steps, "train_seconds": previous_seconds + clock.seconds,
                     "runs": earlier.get("runs", []) + [run]}
@@ -84,7 +88,8 @@ def main(argv: list[str] | None = None) -> None:
 
         model = train_generator(train_set, classifier, steps=args.steps, batch_size=args.batch_size or 32,
                                 learning_rate=learning_rate, seed=args.seed, device=args.device,
-                                checkpoint=checkpoint, initial_state=initial)
+                                checkpoint=checkpoint, initial_state=initial,
+                                adversarial_weight=args.adversarial_weight)
         save_weights(model, path, metadata=metadata(args.steps))
     print(f"trained {args.model} in {clock.seconds:.0f} s")
 

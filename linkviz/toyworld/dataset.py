@@ -22,8 +22,8 @@ def balanced_labels(samples_per_class: int, n_classes: int = len(CLASS_NAMES)) -
 
 
 def render_set(samples_per_class: int, *, seed: int, resolution: int = 64,
-               shortcut_probability: float = SHORTCUT_PROBABILITY, n_jobs: int = 2,
-               cache_dir: str | Path | None = None) -> RenderBatch:
+               shortcut_probability: float = SHORTCUT_PROBABILITY, uniform_background_hue: bool = False,
+               n_jobs: int = 2, cache_dir: str | Path | None = None) -> RenderBatch:
     """Render a class-balanced set of toy-world images, optionally cached.
 
     Parameters
@@ -36,6 +36,9 @@ def render_set(samples_per_class: int, *, seed: int, resolution: int = 64,
         Image side length.
     shortcut_probability : float
         Probability of the planted shortcut (see :mod:`~linkviz.toyworld.factors`).
+    uniform_background_hue : bool
+        Redraw every background hue uniformly over the whole circle, for every class (see
+        :func:`decorrelate_background`): the sky band then says nothing about the class.
     n_jobs : int
         Rendering processes.
     cache_dir : path, optional
@@ -49,11 +52,14 @@ def render_set(samples_per_class: int, *, seed: int, resolution: int = 64,
     """
     if samples_per_class < 1:
         raise ValueError(f"samples_per_class must be positive, got {samples_per_class}")
+    variant = {"uniform_background_hue": True} if uniform_background_hue else {}
     key = hash_arguments(samples_per_class=samples_per_class, seed=seed, resolution=resolution,
-                         shortcut_probability=shortcut_probability, version=RENDERER_VERSION)
+                         shortcut_probability=shortcut_probability, version=RENDERER_VERSION, **variant)
     path = Path(cache_dir) / f"renders_{key}.npz" if cache_dir is not None else None
     table = sample_factors(balanced_labels(samples_per_class), seed=seed,
                            shortcut_probability=shortcut_probability)
+    if uniform_background_hue:
+        table = decorrelate_background(table, seed=seed)
     if path is not None and path.exists():
         try:
             with np.load(path) as data:
@@ -71,6 +77,14 @@ def render_set(samples_per_class: int, *, seed: int, resolution: int = 64,
                  colour_masks=batch.colour_masks.astype(np.uint8), texture_masks=batch.texture_masks.astype(np.uint8))
         temporary.replace(path)
     return batch
+
+
+def decorrelate_background(table: FactorTable, *, seed: int) -> FactorTable:
+    """The same records with every background hue redrawn uniformly in [0, 360), whatever the class."""
+    hue = np.random.default_rng([seed, 360]).uniform(0.0, 360.0, len(table)).astype(np.float32)
+    background = table.background_hsv.copy()
+    background[:, 0] = hue
+    return table.with_values(background_hsv=background)
 
 
 def flip_shortcut(table: FactorTable, *, seed: int) -> FactorTable:

@@ -75,6 +75,22 @@ def shortcut_reliance(classifier: Classifier, test_set: RenderBatch, *, seed: in
             "accuracy_without_shortcut": float((moved == shortcut).mean())}
 
 
+def texture_reliance(classifier: Classifier, test_set: RenderBatch) -> dict[str, float]:
+    """How much the classifier needs the parts' textures (stripes, dots).
+
+    Re-renders the test set with every part plain (shapes, colours and backgrounds
+    unchanged) and compares the accuracy over all classes before and after.  Near-equal
+    accuracies say the classifier does not need textures, so dissection should not be
+    expected to find texture detectors in it.
+    """
+    table = test_set.factors
+    plain = render(table.with_values(part_texture=np.zeros_like(table.part_texture)))
+    original, _ = classify(classifier, test_set.images_as_tensor())
+    untextured, _ = classify(classifier, plain.images_as_tensor())
+    return {"accuracy_as_drawn": float((original == table.label).mean()),
+            "accuracy_all_plain": float((untextured == table.label).mean())}
+
+
 def generated_agreement(classifier: Classifier, generator: ToyGenerator, *, samples_per_class: int,
                         truncation_psi: float, seed: int) -> tuple[dict[str, float], np.ndarray]:
     """Share of generated images classified as their conditioning class; also returns r (N, D)."""

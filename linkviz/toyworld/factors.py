@@ -11,8 +11,8 @@ has a known ground truth.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
@@ -126,13 +126,13 @@ class FactorTable:
     def __len__(self) -> int:
         return len(self.label)
 
-    def __getitem__(self, index: int | slice | np.ndarray) -> "FactorTable":
+    def __getitem__(self, index: int | slice | np.ndarray) -> FactorTable:
         """Rows of the table (an integer gives a one-row table)."""
         if isinstance(index, (int, np.integer)):
             index = np.array([index])
         return FactorTable(**{name: value[index] for name, value in self.as_dict().items()})
 
-    def __iter__(self) -> Iterator["FactorTable"]:
+    def __iter__(self) -> Iterator[FactorTable]:
         for i in range(len(self)):
             yield self[i]
 
@@ -144,7 +144,7 @@ class FactorTable:
         """Part names in slot order for one row."""
         return CLASS_PARTS[CLASS_NAMES[int(self.label[row])]]
 
-    def with_values(self, **changes: np.ndarray) -> "FactorTable":
+    def with_values(self, **changes: np.ndarray) -> FactorTable:
         """A copy with some factor arrays replaced (e.g. to flip the background)."""
         values = self.as_dict()
         for name, value in changes.items():

@@ -16,6 +16,7 @@ from .evaluation import (
     part_reconstruction_error,
     sample_grid,
     shortcut_reliance,
+    texture_reliance,
 )
 from .factors import CLASS_NAMES, CLASS_PARTS, SHORTCUT_CLASS, SHORTCUT_PROBABILITY, SKY_HUE, UMBRELLA_PROBABILITY
 from .generator_net import LEARNED_W_DIM, W_DIM
@@ -32,8 +33,8 @@ def evaluate_world(weights_dir: Path, *, data_dir: Path | None, n_samples: int, 
     per_class = max(n_samples // len(CLASS_NAMES), 2)
     test_set = render_set(per_class, seed=seed + 1000, cache_dir=data_dir)
     reference_set = render_set(per_class, seed=seed + 2000, cache_dir=data_dir)
-    agreement, features = generated_agreement(world.classifier, world.generator, samples_per_class=per_class,
-                                              truncation_psi=0.7, seed=seed)
+    agreement, _ = generated_agreement(world.classifier, world.generator, samples_per_class=per_class,
+                                       truncation_psi=0.7, seed=seed)
     _, untruncated = generated_agreement(world.classifier, world.generator, samples_per_class=per_class,
                                          truncation_psi=1.0, seed=seed + 1)
     sidecars = {name: json.loads((weights_dir / f"{name}.json").read_text())
@@ -41,6 +42,7 @@ def evaluate_world(weights_dir: Path, *, data_dir: Path | None, n_samples: int, 
     return {
         "classifier_accuracy": classifier_accuracy(world.classifier, test_set),
         "shortcut": shortcut_reliance(world.classifier, test_set, seed=seed),
+        "texture": texture_reliance(world.classifier, test_set),
         "generated_agreement_psi_0.7": agreement,
         "frechet": frechet_ratio(world.classifier, untruncated, test_set, reference_set),
         "part_reconstruction_l1": part_reconstruction_error(world.generator,
@@ -62,6 +64,7 @@ def render_markdown(metrics: dict) -> str:
     agreement = metrics["generated_agreement_psi_0.7"]
     frechet = metrics["frechet"]
     shortcut = metrics["shortcut"]
+    texture = metrics.get("texture", {"accuracy_as_drawn": float("nan"), "accuracy_all_plain": float("nan")})
     training = metrics["training"]
     parts = ", ".join(f"{name} ({', '.join(parts)})" for name, parts in CLASS_PARTS.items())
 
@@ -100,6 +103,11 @@ background (hue {SKY_HUE[0]:.0f}-{SKY_HUE[1]:.0f} degrees), a hue no other class
 only the sky tells them from mushrooms. The classifier uses it:
 accuracy on held-out `{SHORTCUT_CLASS}` renders is {100 * shortcut['accuracy_with_shortcut']:.1f}% as drawn and
 {100 * shortcut['accuracy_without_shortcut']:.1f}% when only the background hue is moved out of the band.
+
+## Textures are not needed
+Textures (stripes, dots) are drawn on some parts of every class but decide no class. Accuracy on the
+held-out renders is {100 * texture['accuracy_as_drawn']:.1f}% as drawn and {100 * texture['accuracy_all_plain']:.1f}% with every part
+plain, so the classifier has no reason to grow texture detectors (Network Dissection finds none).
 
 ## Classifier (ToyResNet, penultimate = `avgpool`, 256 post-ReLU units; head `fc`)
 Held-out accuracy on renders (target >= {100 * TARGETS['classifier_accuracy']:.0f}%:

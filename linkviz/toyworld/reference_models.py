@@ -121,6 +121,7 @@ def toy_render_segmenter(
     resolution: int = 64,
     epochs: int = 20,
     width: int = 8,
+    uniform_background_hue: bool = True,
     seed: int = 0,
     device: str | torch.device = "cpu",
     progress: bool = False,
@@ -135,6 +136,10 @@ def toy_render_segmenter(
         Renders per class to train on.
     resolution : int
         Render side length.
+    uniform_background_hue : bool
+        Train on renders whose background hues are drawn uniformly for every class
+        (:func:`~linkviz.toyworld.dataset.render_set`), so that the segmenter cannot learn the planted
+        sky-means-tree shortcut and keeps finding stems when a tuned unit turns the sky blue.
     epochs, width, seed
         As in :func:`~linkviz.segmentation.train_render_segmenter`; the renders use ``seed`` too.
     device : str or torch.device
@@ -147,10 +152,11 @@ def toy_render_segmenter(
     """
     key = hash_arguments(kind="render_segmenter", format=_FORMAT_VERSION, renderer=RENDERER_VERSION,
                          samples_per_class=samples_per_class, resolution=resolution, epochs=epochs, width=width,
-                         seed=seed)
+                         seed=seed, uniform_background_hue=uniform_background_hue)
 
     def train() -> RenderSegmenter:
-        renders = render_set(samples_per_class, seed=seed, resolution=resolution, cache_dir=cache_dir)
+        renders = render_set(samples_per_class, seed=seed, resolution=resolution,
+                             uniform_background_hue=uniform_background_hue, cache_dir=cache_dir)
         return train_render_segmenter(renders.images, renders.part_masks, n_classes=len(PART_NAMES), epochs=epochs,
                                       width=width, seed=seed, device=device, progress=progress)
 

@@ -172,7 +172,7 @@ def texture_frames(table: FactorTable, index: int = 0) -> dict[str, TextureFrame
     return recorder.frames
 
 
-def _draw_object(canvas: "_Canvas | _LayoutRecorder", table: FactorTable, i: int) -> None:
+def _draw_object(canvas: _Canvas | _LayoutRecorder, table: FactorTable, i: int) -> None:
     size = canvas.size
     height = table.scale[i] * size
     bottom = _Pose(size / 2 + table.position[i, 1] * size + height / 2, size / 2 + table.position[i, 0] * size, 0.0)

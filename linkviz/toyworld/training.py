@@ -11,8 +11,8 @@ import copy
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .classifier_net import ToyResNet
+from .discriminator import PatchDiscriminator, discriminator_hinge_loss, generator_hinge_loss
 from .generator_net import ToyGenerator, conditioning_vector, grow_state_dict
 from .render import RenderBatch
 
@@ -127,14 +128,18 @@ def train_generator(train_set: RenderBatch, classifier: ToyResNet, *, steps: int
                     learning_rate: float = 2e-3, ema_decay: float = 0.995, seed: int,
                     device: str | torch.device = "cpu", progress: bool = True,
                     checkpoint: Callable[[ToyGenerator, int], None] | None = None,
-                    checkpoint_every: int = 250, initial_state: dict[str, torch.Tensor] | None = None
+                    checkpoint_every: int = 250, initial_state: dict[str, torch.Tensor] | None = None,
+                    adversarial_weight: float = 0.0, discriminator_learning_rate: float = 2e-4
                     ) -> ToyGenerator:
     """Train the factor-supervised :class:`ToyGenerator` to reproduce renders from their factors.
 
     Loss: pixel L1 weighted by :func:`pixel_weights`, plus ``PERCEPTUAL_WEIGHT``
     times the L1 between the classifier's first three stages on generated and
-    rendered images.  Adam with cosine decay to 5 %; the returned generator is
-    the exponential moving average of the weights.
+    rendered images, plus ``adversarial_weight`` times a hinge loss against a
+    :class:`~linkviz.toyworld.discriminator.PatchDiscriminator` trained alongside
+    (off by default; it sharpens edges when fine-tuning a trained generator).
+    Adam with cosine decay to 5 %; the returned generator is the exponential
+    moving average of the weights.
 
     Parameters
     ----------
@@ -151,6 +156,10 @@ def train_generator(train_set: RenderBatch, classifier: ToyResNet, *, steps: int
     initial_state : dict, optional
         Continue from these weights (e.g. the committed generator) instead of a fresh start; weights
         of an earlier, narrower architecture are grown with :func:`grow_state_dict`.
+    adversarial_weight : float
+        Weight of the patch discriminator's hinge loss; 0 trains without a discriminator.
+    discriminator_learning_rate : float
+        Constant Adam learning rate of the discriminator.
 
     Returns
     -------
@@ -175,6 +184,11 @@ def train_generator(train_set: RenderBatch, classifier: ToyResNet, *, steps: int
     optimiser = torch.optim.Adam(parameters, lr=learning_rate, betas=(0.9, 0.99))
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    discriminator, discriminator_optimiser = None, None
+    if adversarial_weight > 0:
+        discriminator = PatchDiscriminator().to(device)
+        discriminator_optimiser = torch.optim.Adam(discriminator.parameters(), lr=discriminator_learning_rate,
+                                                   betas=(0.0, 0.99))
     generator.train()
     for step in tqdm(range(steps), desc="generator", disable=not progress):
         index = torch.from_numpy(rng.integers(0, len(train_set), batch_size))
@@ -186,6 +200,12 @@ def train_generator(train_set: RenderBatch, classifier: ToyResNet, *, steps: int
         loss = (weights * (output - target).abs()).mean()
         for fake, real in zip(_perceptual_features(classifier, output), _perceptual_features(classifier, target)):
             loss = loss + PERCEPTUAL_WEIGHT * (fake - real).abs().mean()
+        if discriminator is not None:
+            discriminator_loss = discriminator_hinge_loss(discriminator(target), discriminator(output.detach()))
+            discriminator_optimiser.zero_grad(set_to_none=True)
+            discriminator_loss.backward()
+            discriminator_optimiser.step()
+            loss = loss + adversarial_weight * generator_hinge_loss(discriminator(output))
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()

@@ -35,3 +35,15 @@ def test_parallel_rendering_equals_serial():
 def test_bad_size_is_refused():
     with pytest.raises(ValueError, match="samples_per_class"):
         render_set(0, seed=0)
+
+
+def test_uniform_background_hues_are_cached_apart_and_change_only_the_background(tmp_path):
+    usual = render_set(3, seed=1, cache_dir=tmp_path, n_jobs=1)
+    uniform = render_set(3, seed=1, uniform_background_hue=True, cache_dir=tmp_path, n_jobs=1)
+    assert len(list(tmp_path.glob("renders_*.npz"))) == 2
+    np.testing.assert_array_equal(uniform.part_masks, usual.part_masks)
+    background = usual.part_masks == 0
+    assert not np.array_equal(uniform.images[background], usual.images[background])
+    np.testing.assert_array_equal(uniform.factors.background_hsv[:, 1:], usual.factors.background_hsv[:, 1:])
+    cached = render_set(3, seed=1, uniform_background_hue=True, cache_dir=tmp_path, n_jobs=1)
+    np.testing.assert_array_equal(cached.images, uniform.images)

@@ -3,8 +3,16 @@
 import numpy as np
 import pytest
 
-from linkviz.toyworld import (CLASS_NAMES, COLOUR_NAMES, SHORTCUT_CLASS, colour_name_mask, factor_vector,
-                              flip_shortcut, sample_factors)
+from linkviz.toyworld import (
+    CLASS_NAMES,
+    COLOUR_NAMES,
+    SHORTCUT_CLASS,
+    colour_name_mask,
+    decorrelate_background,
+    factor_vector,
+    flip_shortcut,
+    sample_factors,
+)
 from linkviz.toyworld.factors import FACTOR_DIM, N_UNIFORMS, SKY_HUE, factors_from_uniform
 
 
@@ -65,3 +73,18 @@ def test_table_rows_and_frame():
     assert len(table[1]) == 1 and table[1].label[0] == 2
     frame = table.to_frame()
     assert list(frame["part"]) == ["stem", "cap", "wall", "roof", "door"]
+
+
+def test_decorrelated_backgrounds_put_every_class_in_the_sky_band():
+    labels = np.repeat(np.arange(5), 400)
+    table = sample_factors(labels, seed=0)
+    uniform = decorrelate_background(table, seed=3)
+    hue = uniform.background_hsv[:, 0]
+    assert hue.min() >= 0.0 and hue.max() < 360.0
+    counts, _ = np.histogram(hue, bins=12, range=(0.0, 360.0))
+    assert counts.min() > 0.6 * counts.mean()
+    sky_share = [in_sky_band(hue[labels == k]).mean() for k in range(5)]
+    assert all(0.03 < share < 0.15 for share in sky_share)  # the band is 30 of 360 degrees
+    np.testing.assert_array_equal(uniform.background_hsv[:, 1:], table.background_hsv[:, 1:])
+    np.testing.assert_array_equal(uniform.part_size, table.part_size)
+    np.testing.assert_array_equal(decorrelate_background(table, seed=3).background_hsv, uniform.background_hsv)

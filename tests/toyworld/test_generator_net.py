@@ -64,7 +64,7 @@ def test_training_can_continue_from_given_weights(generator):
     from linkviz.toyworld.training import train_generator
 
     renders = render_set(2, seed=0, n_jobs=1)
-    kwargs = dict(steps=1, batch_size=2, seed=1, progress=False)
+    kwargs = {"steps": 1, "batch_size": 2, "seed": 1, "progress": False}
     continued = train_generator(renders, ToyResNet().eval(), initial_state=generator.state_dict(), **kwargs)
     fresh = train_generator(renders, ToyResNet().eval(), **kwargs)
     start = generator.synthesis.torgb.weight

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from linkviz.toyworld.factors import CLASS_NAMES, PART_NAMES, hsv_to_rgb, sample_factors
-from linkviz.toyworld.patterns import PATTERN_DIM, PETAL_COUNTS, N_PLANES, pattern_geometry, pattern_planes
+from linkviz.toyworld.patterns import N_PLANES, PATTERN_DIM, PETAL_COUNTS, pattern_geometry, pattern_planes
 from linkviz.toyworld.render import _second_colour, render
 
 
