@@ -1,5 +1,8 @@
 """PopulationDashboard: label sparsity, tSNE and cluster map of the units' label vectors, a concept finder, and
-the selected unit opened in a UnitTuner with flow arrows and part overlays."""
+the selected unit opened in a UnitTuner with flow arrows and part overlays.
+
+The tSNE scatter is a live matplotlib canvas (ipympl): clicking a point selects that unit.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from typing import TYPE_CHECKING, Literal
 import ipywidgets as ipw
 import numpy as np
 import pandas as pd
+from ipympl.backend_nbagg import Canvas, FigureManager
 from linkviz.widgets.latest_wins import LatestWinsWorker, error_html
 from linkviz.widgets.snapshot import with_snapshot
 from linkviz.widgets.unit_tuner import PartsFunction, UnitTuner
@@ -22,23 +26,24 @@ from linkviz.widgets.unit_tuner import PartsFunction, UnitTuner
 from linkviz.linking.linked_model import LinkedModel
 from linkviz.quantify.changes import ChangeTable
 from linkviz.quantify.population import (
-    plot_label_sparsity,
     find_selective_units,
     label_sparsity,
     label_vectors,
     plot_clustermap,
     plot_embedding,
+    plot_label_sparsity,
     tsne_embedding,
 )
 
 if TYPE_CHECKING:
-    from matplotlib.axes import Axes
+    from matplotlib.backend_bases import MouseEvent
     from matplotlib.figure import Figure
 
 __all__ = ["PopulationDashboard"]
 
 _DPI = 80
 _MAX_CLUSTERS = 12
+_CLICK_RADIUS = 10.0  # display pixels around a tSNE point that select it
 _PYPLOT = threading.Lock()  # seaborn's clustermap draws through pyplot, whose figure registry is not thread-safe
 
 
@@ -49,16 +54,17 @@ class PopulationDashboard(ipw.VBox):
 
     - the label sparsity of every unit per metric (:func:`~linkviz.quantify.label_sparsity`), as histograms;
     - the tSNE of the label vectors coloured by each unit's strongest label
-      (:func:`~linkviz.quantify.tsne_embedding`, :func:`~linkviz.quantify.plot_embedding`), with the selected
-      unit ringed;
+      (:func:`~linkviz.quantify.tsne_embedding`, :func:`~linkviz.quantify.plot_embedding`) on a live ipympl
+      canvas: clicking a point selects that unit, and the selected unit is ringed;
     - the cluster map of the label vectors (:func:`~linkviz.quantify.plot_clustermap`) with a cluster count;
     - a list of units, ranked by label sparsity or by the concept finder
       (:func:`~linkviz.quantify.find_selective_units`: label + metric + sign -> units with effect size and CI);
     - the selected unit in a :class:`UnitTuner` (given ``linked``) with flow arrows and, given a segmenter, part
       overlays switched on.
 
-    The figures are rendered to PNG once per data change; redraws after a control change (cluster count,
-    selection, concept search) run in :class:`LatestWinsWorker` threads, as does the tuner.
+    The sparsity and cluster figures are rendered to PNG once per data change; the cluster map's redraws and
+    concept searches run in :class:`LatestWinsWorker` threads, as does the tuner.  A selection only moves the
+    tSNE ring (a cheap canvas redraw on the kernel thread).
 
     Parameters
     ----------
@@ -107,7 +113,7 @@ class PopulationDashboard(ipw.VBox):
         n_units = len(self.vectors.units)
 
         self.sparsity_image = ipw.Image(format="png", value=_png(self._sparsity_figure()))
-        self.embedding_image = ipw.Image(format="png")
+        self.embedding_canvas = self._embedding_canvas()
         self.n_clusters = ipw.IntSlider(value=min(max(n_clusters, 1), n_units), min=1,
                                         max=min(_MAX_CLUSTERS, n_units), description="clusters",
                                         continuous_update=False)
@@ -125,23 +131,23 @@ class PopulationDashboard(ipw.VBox):
         self.concept_table = ipw.HTML()
         self.error = ipw.HTML()
         self.tuner = self._make_tuner(segmenter, segment_from, part_labels, seeds)
-        self._workers = {name: LatestWinsWorker(partial(self._show_image, image), self._show_error,
-                                                name=f"PopulationDashboard-{name}")
-                         for name, image in (("embedding", self.embedding_image),
-                                             ("clustermap", self.clustermap_image))}
-        self._workers["concept"] = LatestWinsWorker(self._show_concept, self._show_error,
-                                                    name="PopulationDashboard-concept")
-        self.embedding_image.value = _png(self._embedding_figure(self.units.value))
+        self._workers = {
+            "clustermap": LatestWinsWorker(partial(self._show_image, self.clustermap_image), self._show_error,
+                                           name="PopulationDashboard-clustermap"),
+            "concept": LatestWinsWorker(self._show_concept, self._show_error, name="PopulationDashboard-concept"),
+        }
+        self._highlight(self.units.value)
         self._describe(self.units.value)
 
         self.n_clusters.observe(self._on_clusters, names="value")
         self.rank_by.observe(self._on_rank_by, names="value")
         self.units.observe(self._on_unit, names="value")
         self.find_button.on_click(lambda _: self.request_concept())
+        self.embedding_canvas.mpl_connect("button_press_event", self._on_embedding_click)
         concept = ipw.VBox([ipw.HTML("<b>concept finder</b>"), self.concept_label, self.concept_metric,
                             self.concept_sign, self.find_button, self.concept_table])
         super().__init__([
-            ipw.HBox([self.sparsity_image, self.embedding_image]),
+            ipw.HBox([self.sparsity_image, self.embedding_canvas]),
             ipw.VBox([self.n_clusters, self.clustermap_image]),
             ipw.HBox([ipw.VBox([self.rank_by, self.units, self.unit_info]), concept]),
             self.tuner if self.tuner is not None else ipw.HTML("<i>pass linked=... to tune the selected unit</i>"),
@@ -158,6 +164,13 @@ class PopulationDashboard(ipw.VBox):
         if unit not in [value for _, value in self.units.options]:
             self.rank_by.value = "sparsity"
         self.units.value = unit
+
+    def unit_near(self, x: float, y: float, *, radius: float = _CLICK_RADIUS) -> int | None:
+        """The unit whose tSNE point is nearest to display position (x, y) of the canvas, if within ``radius``."""
+        points = self._embedding_axes.transData.transform(self.embedding.coordinates)
+        distance = np.hypot(points[:, 0] - x, points[:, 1] - y)
+        nearest = int(np.argmin(distance))
+        return int(self.embedding.units[nearest]) if distance[nearest] <= radius else None
 
     def find_concept(self, label: str, metric: str, sign: int | str) -> pd.DataFrame:
         """Units selective for a concept, strongest first (:func:`linkviz.quantify.find_selective_units`)."""
@@ -197,7 +210,7 @@ class PopulationDashboard(ipw.VBox):
         if unit is None:
             return
         self._describe(unit)
-        self._workers["embedding"].submit(lambda: _png(self._embedding_figure(unit)))
+        self._highlight(unit)
         if self.tuner is None:
             return
         try:
@@ -207,6 +220,13 @@ class PopulationDashboard(ipw.VBox):
             return
         self.error.value = ""
         self.tuner.unit.value = unit
+
+    def _on_embedding_click(self, event: MouseEvent) -> None:
+        if event.inaxes is not self._embedding_axes or event.button != 1:
+            return
+        unit = self.unit_near(event.x, event.y)
+        if unit is not None:
+            self.select_unit(unit)
 
     # --- results -> traits (worker threads) ---
 
@@ -269,18 +289,35 @@ class PopulationDashboard(ipw.VBox):
         plot_label_sparsity(self.sparsity, ax=figure.add_subplot())
         return figure
 
-    def _embedding_figure(self, unit: int | None) -> Figure:
+    def _embedding_canvas(self) -> Canvas:
+        """The tSNE scatter on a live ipympl canvas, with a ring (hidden until a unit is selected)."""
         from matplotlib.figure import Figure
 
-        figure = Figure(figsize=(4.5, 3.6))
+        figure = Figure(figsize=(4.5, 3.6), dpi=_DPI)
+        canvas = Canvas(figure)
+        FigureManager(canvas, 0)  # the manager connects the canvas to the browser
+        canvas.header_visible = False
+        canvas.toolbar_visible = False
+        canvas.resizable = False
         ax = figure.add_subplot()
         plot_embedding(self.embedding, ax=ax)
-        if unit is not None:
+        ax.set_title("tSNE of label vectors (click a unit)", fontsize=9)
+        self._embedding_axes = ax
+        self._ring = ax.scatter([np.nan], [np.nan], s=140, facecolors="none", edgecolors="black", linewidths=1.5)
+        self._ring_label = ax.annotate("", (0.0, 0.0), xytext=(6, 6), textcoords="offset points", fontsize=8)
+        return canvas
+
+    def _highlight(self, unit: int | None) -> None:
+        """Ring the selected unit's tSNE point (main thread)."""
+        if unit is None:
+            self._ring.set_offsets(np.full((1, 2), np.nan))
+            self._ring_label.set_text("")
+        else:
             x, y = self.embedding.coordinates[int(np.flatnonzero(self.embedding.units == unit)[0])]
-            ax.scatter([x], [y], s=140, facecolors="none", edgecolors="black", linewidths=1.5)
-            ax.annotate(f"unit {unit}", (x, y), xytext=(6, 6), textcoords="offset points", fontsize=8)
-        ax.set_title("tSNE of label vectors", fontsize=9)
-        return figure
+            self._ring.set_offsets([[x, y]])
+            self._ring_label.xy = (x, y)
+            self._ring_label.set_text(f"unit {unit}")
+        self.embedding_canvas.draw_idle()
 
     def _clustermap_png(self, n_clusters: int) -> bytes:
         import matplotlib.pyplot as plt
@@ -305,11 +342,11 @@ class PopulationDashboard(ipw.VBox):
 
     def _repr_mimebundle_(self, **kwargs) -> dict:
         """The live widget plus a static snapshot: the three figures, the concept table and the tuner's view."""
-        parts = [_img_tag(self.sparsity_image), _img_tag(self.clustermap_image), self.unit_info.value,
-                 self.concept_table.value]
+        parts = [_img_tag("png", _png(self.embedding_canvas.figure)), _img_tag("png", self.clustermap_image.value),
+                 self.unit_info.value, self.concept_table.value]
         if self.tuner is not None:
-            parts += [_img_tag(self.tuner.image), self.tuner.label.value]
-        return with_snapshot(super()._repr_mimebundle_(**kwargs), self.embedding_image, *parts, self.error.value)
+            parts += [_img_tag(self.tuner.image.format, self.tuner.image.value), self.tuner.label.value]
+        return with_snapshot(super()._repr_mimebundle_(**kwargs), self.sparsity_image, *parts, self.error.value)
 
 
 def _png(figure: Figure) -> bytes:
@@ -318,5 +355,5 @@ def _png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _img_tag(image: ipw.Image) -> str:
-    return f'<img src="data:image/{image.format};base64,{base64.b64encode(image.value).decode("ascii")}"/>'
+def _img_tag(image_format: str, value: bytes) -> str:
+    return f'<img src="data:image/{image_format};base64,{base64.b64encode(value).decode("ascii")}"/>'

@@ -6,9 +6,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import ipywidgets as ipw
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.backend_bases import MouseButton, MouseEvent
 from linkviz.widgets import PopulationDashboard, UnitTuner
 from threadpoolctl import threadpool_limits
 
@@ -45,7 +47,7 @@ def planted_table(units: np.ndarray, *, n_seeds: int = 6, seed: int = 0) -> Chan
 def test_figures_ranking_and_concept_finder_without_a_model():
     units = np.arange(100, 112)
     dashboard = PopulationDashboard(planted_table(units), n_clusters=3, perplexity=3, max_iter=250)
-    for image in (dashboard.sparsity_image, dashboard.embedding_image, dashboard.clustermap_image):
+    for image in (dashboard.sparsity_image, dashboard.clustermap_image):
         assert bytes(image.value).startswith(PNG)
     listed = [value for _, value in dashboard.units.options]
     assert sorted(listed) == units.tolist() and dashboard.units.value == listed[0]
@@ -68,17 +70,46 @@ def test_figures_ranking_and_concept_finder_without_a_model():
     assert f"<b>luminance</b> of <b>eye</b> decreases: {len(found)} units" in dashboard.concept_table.value
     assert "ci_low" in dashboard.concept_table.value and "selectivity" in dashboard.units.options[0][0]
 
-    embedding = bytes(dashboard.embedding_image.value)
     outside = next(int(unit) for unit in units if unit not in set(found["unit"]))
     dashboard.select_unit(outside)  # not in the concept list: back to the full ranking
     assert dashboard.wait_idle(60)
     assert dashboard.rank_by.value == "sparsity" and dashboard.units.value == outside
-    assert dashboard.embedding_image.value != embedding  # the ring moved
+    ring = dashboard.embedding.coordinates[dashboard.embedding.units.tolist().index(outside)]
+    np.testing.assert_allclose(dashboard._ring.get_offsets()[0], ring)  # the ring moved
     with pytest.raises(ValueError, match="not in the table"):
         dashboard.select_unit(7)
 
     bundle = dashboard._repr_mimebundle_()
     assert bundle["text/html"].count("data:image/png;base64,") == 3
+
+
+def click(canvas, x: float, y: float, button: MouseButton = MouseButton.LEFT) -> None:
+    """What ipympl does when the browser reports a click at display position (x, y)."""
+    MouseEvent("button_press_event", canvas, x, y, button=button)._process()
+
+
+def test_clicking_a_tsne_point_selects_its_unit():
+    units = np.arange(100, 112)
+    dashboard = PopulationDashboard(planted_table(units), n_clusters=3, perplexity=3, max_iter=250)
+    canvas = dashboard.embedding_canvas
+    assert isinstance(canvas, ipw.DOMWidget) and canvas in dashboard.children[0].children
+    canvas.draw()
+    to_display = dashboard._embedding_axes.transData.transform
+    for index in (3, 7, 10):
+        unit = int(dashboard.embedding.units[index])
+        x, y = to_display(dashboard.embedding.coordinates[index])
+        click(canvas, x + 2.0, y - 2.0)  # a little off the point's centre
+        assert dashboard.units.value == unit
+        np.testing.assert_allclose(dashboard._ring.get_offsets()[0], dashboard.embedding.coordinates[index])
+        assert f"unit <b>{unit}</b>" in dashboard.unit_info.value
+    chosen = dashboard.units.value
+    points = to_display(dashboard.embedding.coordinates)
+    empty = np.array([points[:, 0].min() - 40.0, points[:, 1].min() - 40.0])
+    assert dashboard.unit_near(*empty) is None
+    click(canvas, *empty)  # no point there: nothing changes
+    x, y = points[0]
+    click(canvas, x, y, button=MouseButton.RIGHT)  # only the left button selects
+    assert dashboard.units.value == chosen
 
 
 def test_selected_unit_opens_in_a_tuner_with_arrows_and_parts(linked):
