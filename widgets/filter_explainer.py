@@ -16,8 +16,9 @@ from torch import nn
 from linkviz.dissection.broden import ProbeDataset
 from linkviz.dissection.tally import upsample
 from linkviz.lavise.explain import LaviseExplanation
-from linkviz.lavise.features import eval_mode, layer_maps, module_device, unwrap
-from linkviz.models.classifier import Classifier, ClassifierSpec
+from linkviz.lavise.features import eval_mode, layer_maps
+from linkviz.models.classifier import Classifier, ClassifierSpec, unwrap_classifier
+from linkviz.models.modules import module_device
 from linkviz.plotting.images import encode_image, tile_images
 
 __all__ = ["FilterExplainer", "heat_overlay", "unit_maps"]
@@ -56,7 +57,7 @@ def unit_maps(model: nn.Module | Classifier, layer: str, images: np.ndarray, uni
     -------
     ndarray of float32, shape (n, H, W)
     """
-    module, spec = unwrap(model, spec)
+    module, spec = unwrap_classifier(model, spec)
     device = module_device(module) if device is None else torch.device(device)
     with eval_mode(module):
         maps = layer_maps(module, layer, images, spec=spec, device=device)

@@ -8,9 +8,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..models.classifier import Classifier, ClassifierSpec
+from ..models.classifier import Classifier, ClassifierSpec, unwrap_classifier
 from ..models.hooks import resolve_module
-from .dissect import _layer_output, _module_device, _unwrap
+from ..models.modules import module_device
+from .dissect import _layer_output
 
 __all__ = ["iter_layer_activations", "layer_activations"]
 
@@ -42,14 +43,14 @@ def iter_layer_activations(model: nn.Module | Classifier, layer: str, images: np
     activations : Tensor of float32, shape [n, C, h, w]
         The layer's maps (a flat ``[n, C]`` output becomes ``[n, C, 1, 1]``).
     """
-    module, spec = _unwrap(model, spec)
+    module, spec = unwrap_classifier(model, spec)
     resolve_module(module, layer)
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"images must be uint8 of shape (N, H, W, 3), got {images.dtype} {images.shape}")
-    device = _module_device(module) if device is None else torch.device(device)
+    device = module_device(module) if device is None else torch.device(device)
     training = {m: m.training for m in module.modules()}
     module.eval()
     try:

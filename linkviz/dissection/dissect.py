@@ -17,8 +17,9 @@ from tqdm.auto import tqdm
 
 from ..cache import ChunkedStore, entry_directory
 from ..hashing import hash_arguments, hash_state
-from ..models.classifier import Classifier, ClassifierSpec, preprocess
+from ..models.classifier import Classifier, ClassifierSpec, preprocess, unwrap_classifier
 from ..models.hooks import resolve_module, run_with_cache
+from ..models.modules import module_device
 from .broden import ProbeDataset
 from .quantile import TopQuantile, lite_level
 from .tally import Mode, Tally, TallyCounts, best_labels, iou_matrix
@@ -141,13 +142,6 @@ class DissectionResult:
                 f"with IoU > {self.detector_threshold})")
 
 
-def _unwrap(model: nn.Module | Classifier, spec: ClassifierSpec | None) -> tuple[nn.Module, ClassifierSpec | None]:
-    if isinstance(model, Classifier):
-        return model.module, model.spec if spec is None else spec
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module or a Classifier, got {type(model).__name__}")
-    return model, spec
-
 
 def _level(quantile: float, mode: str) -> float:
     if not 0.0 < quantile < 1.0:
@@ -170,7 +164,7 @@ def dissection_cache_key(model: nn.Module | Classifier, layer: str, probe: Probe
                          mode: Mode = "paper", top_k: int = 10) -> str:
     """The cache key of a dissection: a hash of the model weights, layer, probe content, categories, quantile,
     input spec, upsampling, mode and number of top images kept (16 hex digits)."""
-    module, spec = _unwrap(model, spec)
+    module, spec = unwrap_classifier(model, spec)
     categories = probe.categories if categories is None else tuple(categories)
     return hash_arguments(**_cache_meta(module, layer, probe, quantile=quantile, categories=categories, spec=spec,
                                         mode=mode, top_k=top_k))
@@ -197,11 +191,6 @@ def _layer_output(module: nn.Module, layer: str, images: np.ndarray, spec: Class
                          "(or [N, C], treated as 1 x 1)")
     return output
 
-
-def _module_device(module: nn.Module) -> torch.device:
-    for tensor in (*module.parameters(), *module.buffers()):
-        return tensor.device
-    return torch.device("cpu")
 
 
 def dissect(model: nn.Module | Classifier, layer: str, probe: ProbeDataset, *, quantile: float = 0.005,
@@ -262,7 +251,7 @@ def dissect(model: nn.Module | Classifier, layer: str, probe: ProbeDataset, *, q
     ValueError
         For a bad quantile, mode, batch size or categories, or a layer without channel maps.
     """
-    module, spec = _unwrap(model, spec)
+    module, spec = unwrap_classifier(model, spec)
     if spec is not None and spec.resize_to is not None:
         warnings.warn(f"the classifier spec resizes to {spec.resize_to} and centre-crops to {spec.input_size}, so "
                       "activation maps cover only the middle of each probe image and do not line up with its label "
@@ -278,7 +267,7 @@ def dissect(model: nn.Module | Classifier, layer: str, probe: ProbeDataset, *, q
     resolve_module(module, layer)
     categories = probe.categories if categories is None else tuple(categories)
     label_category = probe.primary_categories(categories)
-    device = _module_device(module) if device is None else torch.device(device)
+    device = module_device(module) if device is None else torch.device(device)
     described = {"layer": layer, "mode": mode, "quantile": float(quantile), "level": level, "categories": categories,
                  "probe": probe, "label_category": label_category, "detector_threshold": detector_threshold}
     store = None

@@ -25,9 +25,10 @@ from tqdm.auto import tqdm
 from ..dissection.broden import ProbeDataset
 from ..dissection.dissect import DissectionResult
 from ..dissection.tally import upsample
-from ..models.classifier import Classifier, ClassifierSpec
+from ..models.classifier import Classifier, ClassifierSpec, unwrap_classifier
+from ..models.modules import module_device
 from .explain import LaviseExplanation
-from .features import batches, eval_mode, layer_maps, module_device, unwrap
+from .features import batches, eval_mode, layer_maps
 from .semantic_space import NameMapping, SemanticSpace, concept_words
 
 __all__ = ["RECALL_S", "RecallResult", "evaluate_recall", "ground_truth", "recall_at_s"]
@@ -123,7 +124,7 @@ def ground_truth(model: nn.Module | Classifier, explanation: LaviseExplanation, 
         ``truth[r][j]``: label numbers detected by unit ``explanation.units[r]`` on its ``j``-th top image
         (empty for skipped images).
     """
-    module, spec = unwrap(model, spec)
+    module, spec = unwrap_classifier(model, spec)
     thresholds = np.asarray(thresholds, dtype=np.float64)
     if thresholds.ndim != 1 or (explanation.units.size and explanation.units.max() >= len(thresholds)):
         raise ValueError(f"thresholds must be a vector with one value per unit of layer {explanation.layer!r}, "

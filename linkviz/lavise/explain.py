@@ -14,10 +14,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..dissection.broden import ProbeDataset
-from ..models.classifier import Classifier, ClassifierSpec
+from ..models.classifier import Classifier, ClassifierSpec, unwrap_classifier
 from ..models.hooks import resolve_module
+from ..models.modules import module_device
 from .attention import AttentionVariant, filter_attention
-from .features import batches, eval_mode, layer_maps, module_device, unwrap
+from .features import batches, eval_mode, layer_maps
 from .head import ExplainerHead, TrainedExplainer
 from .semantic_space import SemanticSpace
 
@@ -230,7 +231,7 @@ def explain_units(model: nn.Module | Classifier, explainer: TrainedExplainer | E
         For units out of range, a head or space whose dimensions do not match the layer, or bad arguments.
     """
     head, layer = _head_of(explainer, layer)
-    module, spec = unwrap(model, spec)
+    module, spec = unwrap_classifier(model, spec)
     resolve_module(module, layer)
     if head.embedding_dim != space.dim:
         raise ValueError(f"the explainer predicts {head.embedding_dim}-d vectors, but space {space.name!r} is "

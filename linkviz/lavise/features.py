@@ -8,26 +8,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..models.classifier import Classifier, ClassifierSpec, preprocess
+from ..models.classifier import ClassifierSpec, preprocess
 from ..models.hooks import resolve_module, run_with_cache
 
-__all__ = ["batches", "eval_mode", "layer_maps", "module_device", "unwrap"]
+__all__ = ["batches", "eval_mode", "layer_maps"]
 
-
-def unwrap(model: nn.Module | Classifier, spec: ClassifierSpec | None) -> tuple[nn.Module, ClassifierSpec | None]:
-    """The module of a ``Classifier`` (and its spec unless ``spec`` is given), or a bare module as is."""
-    if isinstance(model, Classifier):
-        return model.module, model.spec if spec is None else spec
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module or a Classifier, got {type(model).__name__}")
-    return model, spec
-
-
-def module_device(module: nn.Module) -> torch.device:
-    """Device of the first parameter or buffer (CPU for none)."""
-    for tensor in (*module.parameters(), *module.buffers()):
-        return tensor.device
-    return torch.device("cpu")
 
 
 def batches(n: int, batch_size: int) -> Iterator[np.ndarray]:

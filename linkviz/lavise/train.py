@@ -18,9 +18,10 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..dissection.broden import ProbeDataset
-from ..models.classifier import Classifier, ClassifierSpec
+from ..models.classifier import Classifier, ClassifierSpec, unwrap_classifier
 from ..models.hooks import resolve_module
-from .features import batches, eval_mode, layer_maps, module_device, unwrap
+from ..models.modules import module_device
+from .features import batches, eval_mode, layer_maps
 from .head import ExplainerHead, TrainedExplainer
 from .loss import csmr_loss
 from .pooling import MaskResize, masked_pool, resize_masks
@@ -115,7 +116,7 @@ def region_features(model: nn.Module | Classifier, layer: str, probe: ProbeDatas
     ValueError
         For unknown or empty concepts or categories, or a probe without any usable region.
     """
-    module, spec = unwrap(model, spec)
+    module, spec = unwrap_classifier(model, spec)
     resolve_module(module, layer)
     categories = probe.categories if categories is None else tuple(categories)
     labels = concept_labels(probe, categories=categories, concepts=concepts)
@@ -249,7 +250,7 @@ def train_explainer(model: nn.Module | Classifier, layer: str, probe: ProbeDatas
         raise ValueError(f"val_fraction must lie in [0, 1), got {val_fraction}")
     if batchnorm not in ("batch", "frozen"):
         raise ValueError(f"batchnorm must be 'batch' or 'frozen', got {batchnorm!r}")
-    module, spec = unwrap(model, spec)
+    module, spec = unwrap_classifier(model, spec)
     resolve_module(module, layer)
     device = module_device(module) if device is None else torch.device(device)
     if regions is None:

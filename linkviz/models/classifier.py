@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from linkviz.models.generator import check_generated
 from linkviz.models.hooks import UnitEdit, hooks, resolve_module
 
-__all__ = ["Classifier", "ClassifierSpec", "preprocess"]
+__all__ = ["Classifier", "ClassifierSpec", "preprocess", "unwrap_classifier"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -245,3 +245,19 @@ class Classifier:
             raise ValueError(f"expected logits of shape [N={n_images}, K={n_classes}] (K = len(class_names)); "
                              f"the module returned {shape}")
         self._logits_checked = True
+
+
+def unwrap_classifier(model: nn.Module | Classifier, spec: ClassifierSpec | None = None
+                      ) -> tuple[nn.Module, ClassifierSpec | None]:
+    """The module of a :class:`Classifier` (and its spec unless ``spec`` is given), or a bare module as is.
+
+    Raises
+    ------
+    TypeError
+        For anything that is neither.
+    """
+    if isinstance(model, Classifier):
+        return model.module, model.spec if spec is None else spec
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module or a Classifier, got {type(model).__name__}")
+    return model, spec

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from linkviz.models.modules import module_device
+
 __all__ = [
     "Generator",
     "GeneratorOutputError",
@@ -151,11 +153,6 @@ def one_hot(classes: Tensor, c_dim: int, *, dtype: torch.dtype = torch.float32) 
     return F.one_hot(classes.long(), c_dim).to(dtype)
 
 
-def _module_device(module: nn.Module) -> torch.device:
-    for tensor in (*module.parameters(), *module.buffers()):
-        return tensor.device
-    return torch.device("cpu")
-
 
 def _check_ws(ws: Tensor, *, num_ws: int, w_dim: int) -> None:
     if ws.ndim != 3 or tuple(ws.shape[1:]) != (num_ws, w_dim):
@@ -211,7 +208,7 @@ class StyleGANAdapter:
     @property
     def device(self) -> torch.device:
         """Device of the generator's parameters."""
-        return _module_device(self.G)
+        return module_device(self.G)
 
     def to(self, device: torch.device | str) -> StyleGANAdapter:
         """Move the generator to ``device`` and return ``self``."""
@@ -319,7 +316,7 @@ class ZOnlyGenerator:
     @property
     def device(self) -> torch.device:
         """Device of the module's parameters."""
-        return _module_device(self.module)
+        return module_device(self.module)
 
     def to(self, device: torch.device | str) -> ZOnlyGenerator:
         """Move the module to ``device`` and return ``self``."""

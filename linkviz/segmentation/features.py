@@ -12,11 +12,12 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 from tqdm.auto import tqdm
 
 from linkviz.models.generator import Generator
 from linkviz.models.hooks import hooks
+from linkviz.models.modules import module_device
 
 __all__ = ["feature_layers", "generator_features"]
 
@@ -58,10 +59,6 @@ def feature_layers(generator: Generator, layers: LayerChoice = None) -> list[str
         raise ValueError("no synthesis layers selected for the features")
     return names
 
-
-def _module_device(module: nn.Module) -> torch.device:
-    parameter = next(module.parameters(), None)
-    return parameter.device if parameter is not None else torch.device("cpu")
 
 
 def _resize(activation: Tensor, *, name: str, resolution: int, mode: str) -> Tensor:
@@ -127,7 +124,7 @@ def generator_features(
     if resolution < 1:
         raise ValueError(f"resolution must be positive, got {resolution}")
     names = feature_layers(generator, layers)
-    device = _module_device(generator.synthesis_module)
+    device = module_device(generator.synthesis_module)
     chunks = []
     with hooks(generator.synthesis_module, capture=names, detach=True) as store:
         for start in tqdm(range(0, len(ws), batch_size), desc="generator features", disable=not progress):
