@@ -82,6 +82,8 @@ def render_markdown(metrics: dict) -> str:
             f"  - generator run {k + 1}: {run['steps']} steps, peak learning rate {run['learning_rate']:g}, "
             f"{run['train_seconds'] / 60:.0f} min, renderer v{run['renderer_version']}"
             + (", continued from the previous weights (new inputs grown from zero)" if run["continued"] else "")
+            + (f", with a patch discriminator (adversarial weight {run['adversarial_weight']:g})"
+               if run.get("adversarial_weight") else "")
             + (f"; {run['note']}" if run.get("note") else "")
             for k, run in enumerate(runs))
     return f"""# Toy world model card
@@ -127,7 +129,10 @@ Classifier agreement with the conditioning class at psi 0.7 over {metrics['n_sam
 Fréchet distance on the classifier's penultimate features (psi 1.0): generated vs rendered
 {frechet['generated_vs_rendered']:.3f}, rendered vs rendered {frechet['rendered_vs_rendered']:.3f}, ratio
 **{frechet['ratio']:.1f}x** (target <= {TARGETS['frechet_ratio']:.0f}x:
-{check(frechet['ratio'], TARGETS['frechet_ratio'], below=True)}).
+{check(frechet['ratio'], TARGETS['frechet_ratio'], below=True)}). The classifier is sensitive to soft edges:
+the reference renders blurred by a 1-pixel Gaussian alone score
+{frechet.get('blurred_renders_ratio', float('nan')):.1f}x, which is why the last runs add a patch
+discriminator's hinge loss to the pixel losses (`--adversarial-weight`; see `linkviz.toyworld.discriminator`).
 
 Reconstruction error per part (mean absolute RGB error in [0, 1] between a generated sample and the
 render of its own factors, psi 1.0):
