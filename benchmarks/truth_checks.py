@@ -109,6 +109,9 @@ def main() -> None:
     parser.add_argument("--regressor-epochs", type=int, default=20)
     parser.add_argument("--examples-per-class", type=int, default=4, help="counterfactual originals per class")
     parser.add_argument("--cf-steps", type=int, default=300, help="counterfactual optimisation budget")
+    parser.add_argument("--cf-objective", choices=("image", "activations"), default="image",
+                        help="counterfactual objective: the rendered counterfactual's logits (as the demo and the "
+                             "CounterfactualExplorer) or the head's logits at r' (the reference's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
@@ -169,11 +172,12 @@ def main() -> None:
           f"(target >= {TARGET:.0%}: {'met' if overall >= TARGET else 'NOT met'})")
 
     report = shortcut_rediscovery(linked, segment, PART_NAMES, examples_per_class=args.examples_per_class,
-                                  max_steps=args.cf_steps, seed=args.seed, device=args.device)
+                                  max_steps=args.cf_steps, seed=args.seed, device=args.device,
+                                  objective=args.cf_objective)
     clock.lap("shortcut rediscovery")
     examples = report.to_frame()
     print(f"\nShortcut rediscovery (class '{SHORTCUT_CLASS}', "
-          f"sky band {report.band[0]:.0f}-{report.band[1]:.0f} deg):")
+          f"sky band {report.band[0]:.0f}-{report.band[1]:.0f} deg, {args.cf_objective} objective):")
     for direction, moving in (("toward", "toward"), ("away", "away from")):
         chosen = examples[(examples["direction"] == direction) & examples["success"]]
         print(f"  {direction:6s}: {report.success_rate(direction):.0%} of "

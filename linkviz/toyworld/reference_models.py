@@ -138,8 +138,9 @@ def toy_render_segmenter(
         Render side length.
     uniform_background_hue : bool
         Train on renders whose background hues are drawn uniformly for every class
-        (:func:`~linkviz.toyworld.dataset.render_set`), so that the segmenter cannot learn the planted
-        sky-means-tree shortcut and keeps finding stems when a tuned unit turns the sky blue.
+        (:func:`~linkviz.toyworld.dataset.render_set`), so that the reference cannot learn the planted
+        sky-means-tree correlation that the classifier under study uses.  (Measured on 200 renders: mIoU 0.792
+        with it vs 0.793 without on uniform backgrounds, 0.786 vs 0.807 on the prior's backgrounds.)
     epochs, width, seed
         As in :func:`~linkviz.segmentation.train_render_segmenter`; the renders use ``seed`` too.
     device : str or torch.device
