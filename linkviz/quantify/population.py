@@ -415,7 +415,8 @@ def plot_embedding(embedding: UnitEmbedding, *, ax: Axes | None = None) -> Figur
     return ax.figure
 
 
-def _sign(sign: int | str) -> int:
+def parse_sign(sign: int | str) -> int:
+    """+1 or -1 from a direction given as +1/-1, '+'/'-' or 'increase'/'decrease'."""
     if sign in (1, "+", "increase"):
         return 1
     if sign in (-1, "-", "decrease"):
@@ -459,7 +460,7 @@ def find_selective_units(table: ChangeTable | pd.DataFrame, *, label: str, metri
         the unit's absolute mean change of ``metric``, summed over labels, that falls on ``label`` (1 = only
         this label changes).
     """
-    direction = _sign(sign)
+    direction = parse_sign(sign)
     frame = _frame(table)
     for column, value in (("label", label), ("metric", metric)):
         if value not in set(frame[column].astype(str)):

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
+from linkviz.minibatch_training import fit_minibatches
 from linkviz.segmentation.fewshot import check_masks
 
 __all__ = ["RenderSegmenter", "images_to_tensor", "segment_images", "train_render_segmenter"]
@@ -130,36 +130,20 @@ def train_render_segmenter(
     if len(inputs) != len(masks) or inputs.shape[2:] != masks.shape[1:]:
         raise ValueError(f"images {list(inputs.shape)} (as [N, 3, R, R]) and masks {list(masks.shape)} must have "
                          "the same N and R x R")
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if value < 1:
-            raise ValueError(f"{name} must be at least 1, got {value}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = RenderSegmenter(n_classes, width=width)
     model.to(device).train()
     inputs, masks = inputs.to(device), masks.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
-    steps_per_epoch = -(-len(inputs) // batch_size)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
-    generator = torch.Generator().manual_seed(seed)
-    bar = tqdm(range(epochs), desc="reference segmenter", disable=not progress)
-    for _ in bar:
-        order = torch.randperm(len(inputs), generator=generator)
-        flip = (torch.rand(len(inputs), generator=generator) < 0.5) if flips else torch.zeros(len(inputs), dtype=bool)
-        total = 0.0
-        for start in range(0, len(order), batch_size):
-            rows, flipped = order[start:start + batch_size].to(device), flip[start:start + batch_size].to(device)
-            x, y = inputs[rows], masks[rows]
-            x = torch.where(flipped[:, None, None, None], x.flip(-1), x)
-            y = torch.where(flipped[:, None, None], y.flip(-1), y)
-            loss = F.cross_entropy(model(x), y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total += float(loss.detach()) * len(rows)
-        bar.set_postfix(loss=f"{total / len(order):.4g}")
-    return model.eval()
+
+    def batch_loss(rows: Tensor, flipped: Tensor) -> Tensor:
+        x = torch.where(flipped[:, None, None, None], inputs[rows].flip(-1), inputs[rows])
+        y = torch.where(flipped[:, None, None], masks[rows].flip(-1), masks[rows])
+        return F.cross_entropy(model(x), y)
+
+    return fit_minibatches(model, len(inputs), batch_loss, epochs=epochs, batch_size=batch_size,
+                           learning_rate=learning_rate, flips=flips, seed=seed, device=device,
+                           description="reference segmenter", progress=progress)
 
 
 @torch.no_grad()

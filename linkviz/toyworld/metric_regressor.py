@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
+from linkviz.minibatch_training import fit_minibatches
 from linkviz.quantify.part_metrics import METRICS, measure_parts, visibility_threshold
 
 __all__ = [
@@ -235,9 +235,6 @@ def train_metric_regressor(
     """
     images = _check_images(images)
     targets = metric_targets(images, masks, labels)
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if value < 1:
-            raise ValueError(f"{name} must be at least 1, got {value}")
     mean, std = _standardisation(targets)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -250,31 +247,19 @@ def train_metric_regressor(
     defined = torch.isfinite(scaled)
     scaled = torch.nan_to_num(scaled)
     flip_sign = torch.from_numpy(_FLIP_SIGN).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
-    steps_per_epoch = -(-len(inputs) // batch_size)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
-    generator = torch.Generator().manual_seed(seed)
-    bar = tqdm(range(epochs), desc="metric regressor", disable=not progress)
-    for _ in bar:
-        order = torch.randperm(len(inputs), generator=generator)
-        flip = (torch.rand(len(inputs), generator=generator) < 0.5) if flips else torch.zeros(len(inputs), dtype=bool)
-        total = 0.0
-        for start in range(0, len(order), batch_size):
-            rows, flipped = order[start:start + batch_size].to(device), flip[start:start + batch_size].to(device)
-            x = torch.where(flipped[:, None, None, None], inputs[rows].flip(-1), inputs[rows])
-            # standardised angle_sin is (s - mean) / std; its flip is (-s - mean) / std = -t - 2 mean / std
-            y = scaled[rows]
-            y_flipped = y * flip_sign - (1 - flip_sign) * model.target_mean / model.target_std
-            y = torch.where(flipped[:, None, None], y_flipped, y)
-            mask = defined[rows].float()
-            loss = (((model(x) - y) ** 2) * mask).sum() / mask.sum().clamp(min=1.0)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total += float(loss.detach()) * len(rows)
-        bar.set_postfix(loss=f"{total / len(order):.4g}")
-    return model.eval()
+
+    def batch_loss(rows: Tensor, flipped: Tensor) -> Tensor:
+        x = torch.where(flipped[:, None, None, None], inputs[rows].flip(-1), inputs[rows])
+        # standardised angle_sin is (s - mean) / std; its flip is (-s - mean) / std = -t - 2 mean / std
+        y = scaled[rows]
+        y_flipped = y * flip_sign - (1 - flip_sign) * model.target_mean / model.target_std
+        y = torch.where(flipped[:, None, None], y_flipped, y)
+        mask = defined[rows].float()
+        return (((model(x) - y) ** 2) * mask).sum() / mask.sum().clamp(min=1.0)
+
+    return fit_minibatches(model, len(inputs), batch_loss, epochs=epochs, batch_size=batch_size,
+                           learning_rate=learning_rate, flips=flips, seed=seed, device=device,
+                           description="metric regressor", progress=progress)
 
 
 def regressor_scores(model: MetricRegressor, images: np.ndarray, masks: np.ndarray) -> pd.DataFrame:

@@ -20,7 +20,7 @@ import pandas as pd
 
 from linkviz.quantify.changes import ChangeTable, relative_area_change
 from linkviz.quantify.part_metrics import METRICS, visibility_threshold, wrap_axial_degrees
-from linkviz.quantify.population import find_selective_units
+from linkviz.quantify.population import find_selective_units, parse_sign
 from linkviz.tuning.sweep import SweepResult
 
 __all__ = ["MetricEstimator", "TruthCheck", "check_selective_units", "estimated_changes"]
@@ -96,21 +96,13 @@ def estimated_changes(estimates: np.ndarray, *, metric: str, step: int, referenc
     raise ValueError(f"metric must be one of {METRICS}; got {metric!r}")
 
 
-def _sign(sign: int | str) -> int:
-    if sign in (1, "+", "increase"):
-        return 1
-    if sign in (-1, "-", "decrease"):
-        return -1
-    raise ValueError(f"sign must be +1/-1, '+'/'-' or 'increase'/'decrease'; got {sign!r}")
-
-
 def _concepts(frame: pd.DataFrame, labels: Sequence[str],
               concepts: Iterable[tuple[str, str, int]] | None) -> list[tuple[str, str, int]]:
     if concepts is None:
         pairs = frame[["label", "metric"]].astype(str).drop_duplicates()
         return [(label, metric, sign) for label, metric in pairs.itertuples(index=False)
                 if label in labels for sign in (1, -1)]
-    concepts = [(str(label), str(metric), _sign(sign)) for label, metric, sign in concepts]
+    concepts = [(str(label), str(metric), parse_sign(sign)) for label, metric, sign in concepts]
     unknown = sorted({label for label, _, _ in concepts} - set(labels))
     if unknown:
         raise ValueError(f"labels {unknown} are not estimated; the estimator's labels are {list(labels)}")
