@@ -43,7 +43,7 @@ $(ASSETS): $(STAMP)
 assets: $(ASSETS)
 
 card: $(STAMP)
-	$(PY) -m linkviz.toyworld card
+	$(PY) -m linkviz.worlds.toy card
 
 clean:
 	rm -rf $(VENV) $(OUT) .linkviz-data .pytest_cache

@@ -17,14 +17,14 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from linkviz.images import encode_image, tile_images
 from linkviz.linking import build_linked_model
 from linkviz.models.classifier import Classifier
-from linkviz.plotting.images import encode_image, tile_images
-from linkviz.toyworld import TOY_CLASSIFIER_SPEC, ToyWorld, load_toy_world
-from linkviz.toyworld.generator_net import ToyGenerator
-from linkviz.toyworld.world import load_classifier_module
 from linkviz.tuning import SetUnits, effect_sizes
 from linkviz.widgets import LatestWinsWorker, UnitTuner
+from linkviz.worlds.toy import TOY_CLASSIFIER_SPEC, ToyWorld, load_toy_world
+from linkviz.worlds.toy.generator_net import ToyGenerator
+from linkviz.worlds.toy.world import load_classifier_module
 
 TARGET_MS = 150.0
 

@@ -31,8 +31,8 @@ from linkviz.segmentation import (
     segment_images,
     train_render_segmenter,
 )
-from linkviz.toyworld import CLASS_NAMES, PART_NAMES, render, render_set
-from linkviz.toyworld.world import DEFAULT_WEIGHTS, load_generator
+from linkviz.worlds.toy import CLASS_NAMES, PART_NAMES, render, render_set
+from linkviz.worlds.toy.world import DEFAULT_WEIGHTS, load_generator
 
 
 def generated_samples(generator, n: int, *, seed: int, device: str):
@@ -77,7 +77,7 @@ def main() -> None:
 
     path = args.weights_dir / args.weights_file
     if not path.exists():
-        print(f"skipped: no trained toy generator at {path} (train it with `python -m linkviz.toyworld train "
+        print(f"skipped: no trained toy generator at {path} (train it with `python -m linkviz.worlds.toy train "
               f"generator`, or pass --weights-file)")
         return
     start = time.perf_counter()

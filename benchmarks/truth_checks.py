@@ -30,13 +30,13 @@ from linkviz.hashing import hash_arguments, hash_state
 from linkviz.linking import build_linked_model
 from linkviz.quantify import sweep_changes
 from linkviz.segmentation import mean_iou, segment_images
-from linkviz.toyworld import PART_NAMES, SHORTCUT_CLASS, render, render_set
-from linkviz.toyworld.metric_regressor import estimate_metrics, metric_targets
-from linkviz.toyworld.reference_models import model_identity, toy_metric_regressor, toy_render_segmenter
-from linkviz.toyworld.shortcut import shortcut_rediscovery, sweep_hue_shift
-from linkviz.toyworld.truth import check_selective_units
-from linkviz.toyworld.world import DEFAULT_WEIGHTS, load_toy_world
 from linkviz.tuning import effect_sizes, run_sweep
+from linkviz.worlds.toy import PART_NAMES, SHORTCUT_CLASS, render, render_set
+from linkviz.worlds.toy.metric_regressor import estimate_metrics, metric_targets
+from linkviz.worlds.toy.reference_models import model_identity, toy_metric_regressor, toy_render_segmenter
+from linkviz.worlds.toy.shortcut import shortcut_rediscovery, sweep_hue_shift
+from linkviz.worlds.toy.truth import check_selective_units
+from linkviz.worlds.toy.world import DEFAULT_WEIGHTS, load_toy_world
 
 TARGET = 0.9
 

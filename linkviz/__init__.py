@@ -5,8 +5,17 @@ layer lives in :mod:`linkviz.widgets`.
 """
 
 from linkviz.cache import CacheMismatchError, ChunkedStore, default_cache_root
+from linkviz.counterfactual import counterfactual_trajectory, find_counterfactuals
 from linkviz.frechet import frechet_distance
 from linkviz.hashing import hash_arguments, hash_state
+from linkviz.linking import (
+    LinearLink,
+    LinkedModel,
+    build_linked_model,
+    evaluate_link,
+    fit_linear_link,
+    space_similarity,
+)
 from linkviz.models import (
     ActivationCache,
     Classifier,
@@ -27,20 +36,39 @@ from linkviz.models import (
     run_with_cache,
 )
 from linkviz.pairs import PairSet, sample_pairs
-from linkviz.toyworld import ToyWorld, load_toy_world
-from linkviz.linking import (LinearLink, LinkedModel, build_linked_model, evaluate_link, fit_linear_link,
-                             space_similarity)
 from linkviz.tuning import UnitStats, effect_sizes, run_sweep, tuned_latents
-from linkviz.counterfactual import counterfactual_trajectory, find_counterfactuals
+from linkviz.world import GroundTruthWorld, World
 
 __version__ = "0.1.0"
+
+#: Names loaded on first use, so that ``import linkviz`` loads no world: name -> (module, attribute).
+_LAZY = {
+    "ToyWorld": ("linkviz.worlds.toy", "ToyWorld"),
+    "load_toy_world": ("linkviz.worlds.toy", "load_toy_world"),
+    "load_faces_world": ("linkviz.worlds.faces", "load_faces_world"),
+    "load_world": ("linkviz.worlds", "load_world"),
+}
+
+
+def __getattr__(name: str):
+    """Import a world's entry point on first use (PEP 562)."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'linkviz' has no attribute {name!r}")
+    from importlib import import_module
+
+    module_name, attribute = _LAZY[name]
+    return getattr(import_module(module_name), attribute)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "ActivationCache", "CacheMismatchError", "ChunkedStore", "Classifier", "ClassifierSpec", "Generator",
     "GeneratorOutputError", "LayerNotFoundError", "PairSet", "StyleGANAdapter", "ToyWorld", "UnitEdit",
     "UnsafePickleError", "ZOnlyGenerator", "check_generated", "default_cache_root", "frechet_distance",
     "hash_arguments", "hash_state", "hooks", "load_stylegan_pickle", "load_toy_world", "one_hot", "preprocess",
-    "resolve_module", "run_with_cache", "sample_pairs",
+    "resolve_module", "run_with_cache", "sample_pairs", "World", "GroundTruthWorld", "load_faces_world", "load_world",
     "LinearLink", "LinkedModel", "build_linked_model", "evaluate_link", "fit_linear_link", "space_similarity",
     "UnitStats", "effect_sizes", "run_sweep", "tuned_latents", "counterfactual_trajectory", "find_counterfactuals",
 ]

@@ -10,15 +10,15 @@ import numpy as np
 import torch
 
 from .counterfactual import counterfactual_trajectory, find_counterfactuals, unit_frequency
+from .images import save_png, tile_images
 from .linking import build_linked_model, evaluate_link, space_similarity
 from .linking.linked_model import LinkedModel
 from .pairs import PairSet, sample_pairs
-from .plotting.images import save_png, tile_images
-from .toyworld.evaluation import sample_grid
-from .toyworld.factors import CLASS_NAMES
-from .toyworld.model_card import evaluate_world
-from .toyworld.world import DEFAULT_WEIGHTS, load_toy_world
 from .tuning import effect_sizes, run_sweep
+from .worlds.toy.evaluation import sample_grid
+from .worlds.toy.factors import CLASS_NAMES
+from .worlds.toy.model_card import evaluate_world
+from .worlds.toy.world import DEFAULT_WEIGHTS, load_toy_world
 
 
 @dataclass

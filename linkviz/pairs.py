@@ -27,8 +27,9 @@ from tqdm.auto import tqdm
 
 from linkviz.cache import CacheMismatchError, ChunkedStore, entry_directory
 from linkviz.hashing import hash_arguments, hash_state
+from linkviz.models import Classifier, Generator
 
-__all__ = ["PairSet", "sample_pairs", "pair_seeds", "latents_from_seeds"]
+__all__ = ["PairSet", "latents_from_seeds", "pair_seeds", "sample_pairs"]
 
 _CACHE_NAMESPACE = "pairs"
 _CACHE_FORMAT = 1
@@ -184,7 +185,7 @@ def _type_name(obj: Any) -> str:
     return f"{type(obj).__module__}.{type(obj).__qualname__}"
 
 
-def _check_classes(generator: Any, classes: Sequence[int]) -> None:
+def _check_classes(generator: Generator, classes: Sequence[int]) -> None:
     if generator.c_dim == 0:
         if list(classes) != [0]:
             raise ValueError(f"unconditional generator (c_dim=0) needs classes=[0], got {list(classes)}")
@@ -195,8 +196,8 @@ def _check_classes(generator: Any, classes: Sequence[int]) -> None:
 
 
 def _run_batch(
-    generator: Any,
-    classifier: Any,
+    generator: Generator,
+    classifier: Classifier,
     z: torch.Tensor,
     labels: np.ndarray,
     *,
@@ -232,7 +233,7 @@ def _check_cached_rows(
 
 
 def _open_store(
-    cache_dir: str | os.PathLike[str], generator: Any, classifier: Any, arguments: dict[str, Any]
+    cache_dir: str | os.PathLike[str], generator: Generator, classifier: Classifier, arguments: dict[str, Any]
 ) -> ChunkedStore:
     meta = {
         "kind": "pairs",
@@ -252,8 +253,8 @@ def _open_store(
 
 
 def sample_pairs(
-    generator: Any,
-    classifier: Any,
+    generator: Generator,
+    classifier: Classifier,
     *,
     classes: Sequence[int],
     samples_per_class: int,
@@ -276,12 +277,12 @@ def sample_pairs(
 
     Parameters
     ----------
-    generator : object
+    generator : Generator
         StyleGAN-style generator with ``z_dim, w_dim, c_dim, num_ws,
         img_resolution``, ``mapping(z, c, truncation_psi=)`` returning
         ``(N, num_ws, w_dim)`` and ``synthesis(ws)`` returning ``(N, 3, R, R)``.
         Must already be on ``device`` and in eval mode.
-    classifier : object
+    classifier : Classifier
         Has ``.module`` (nn.Module) and ``forward_generated(images)`` returning
         ``(logits (N, K), r (N, D))``; class indices must match the generator's.
     classes : sequence of int

@@ -15,7 +15,7 @@ def test_every_subpackage_is_listed_for_wheels():
 
 
 def test_core_imports_no_display_stack():
-    code = ("import sys, linkviz, linkviz.linking, linkviz.tuning, linkviz.counterfactual, linkviz.faces, "
+    code = ("import sys, linkviz, linkviz.linking, linkviz.tuning, linkviz.counterfactual, linkviz.worlds.faces, "
             "linkviz.plotting, linkviz.quantify, linkviz.tracking, linkviz.segmentation, linkviz.dissection; print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "{'matplotlib', 'ipywidgets', 'IPython', 'seaborn', 'ipyplot'}))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -3,6 +3,7 @@
 from linkviz.widgets.counterfactual_explorer import CounterfactualExplorer
 from linkviz.widgets.dissection_browser import DissectionBrowser
 from linkviz.widgets.filter_explainer import FilterExplainer
+from linkviz.widgets.gallery import class_gallery
 from linkviz.widgets.label_painter import LabelPainter
 from linkviz.widgets.latest_wins import LatestWinsWorker
 from linkviz.widgets.link_explorer import LinkExplorer
@@ -12,4 +13,4 @@ from linkviz.widgets.unit_tuner import UnitTuner
 from linkviz.widgets.world_browser import WorldBrowser
 
 __all__ = ["CounterfactualExplorer", "DissectionBrowser", "FilterExplainer", "LabelPainter", "LatestWinsWorker",
-           "LinkExplorer", "PopulationDashboard", "UnitCard", "UnitTuner", "WorldBrowser"]
+           "LinkExplorer", "PopulationDashboard", "UnitCard", "UnitTuner", "WorldBrowser", "class_gallery"]

@@ -1,39 +1,30 @@
 """PopulationDashboard: label sparsity, tSNE and cluster map of the units' label vectors, a concept finder, and
 the selected unit opened in a UnitTuner with flow arrows and part overlays.
 
-The tSNE scatter is a live matplotlib canvas (ipympl): clicking a point selects that unit.
+The tSNE scatter is a live matplotlib canvas (ipympl, imported only when a dashboard is made, and without
+switching the user's matplotlib backend): clicking a point selects that unit.
 """
 
 from __future__ import annotations
 
 import base64
-import html
+import dataclasses
 import io
-import threading
 import time
 from collections.abc import Sequence
-from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 import ipywidgets as ipw
 import numpy as np
 import pandas as pd
-from ipympl.backend_nbagg import Canvas, FigureManager
-from linkviz.widgets.latest_wins import LatestWinsWorker, error_html
-from linkviz.widgets.snapshot import with_snapshot
-from linkviz.widgets.unit_tuner import PartsFunction, UnitTuner
 
+from linkviz.controllers.population import ConceptRanking, PopulationAnalysis, PopulationView
 from linkviz.linking.linked_model import LinkedModel
+from linkviz.plotting.population import draw_unit_ring, plot_embedding
 from linkviz.quantify.changes import ChangeTable
-from linkviz.quantify.population import (
-    find_selective_units,
-    label_sparsity,
-    label_vectors,
-    plot_clustermap,
-    plot_embedding,
-    plot_label_sparsity,
-    tsne_embedding,
-)
+from linkviz.widgets.base import ViewWidget
+from linkviz.widgets.latest_wins import LatestWinsWorker
+from linkviz.widgets.unit_tuner import PartsFunction, UnitTuner
 
 if TYPE_CHECKING:
     from matplotlib.backend_bases import MouseEvent
@@ -44,27 +35,28 @@ __all__ = ["PopulationDashboard"]
 _DPI = 80
 _MAX_CLUSTERS = 12
 _CLICK_RADIUS = 10.0  # display pixels around a tSNE point that select it
-_PYPLOT = threading.Lock()  # seaborn's clustermap draws through pyplot, whose figure registry is not thread-safe
 
 
-class PopulationDashboard(ipw.VBox):
+class PopulationDashboard(ViewWidget):
     """The population of tuned units at a glance, and any one unit up close.
 
-    Shows, from a table of part-metric changes (:class:`linkviz.quantify.ChangeTable`):
+    A view over :class:`linkviz.controllers.PopulationAnalysis`, which does the math, on a table of part-metric
+    changes (:class:`linkviz.quantify.ChangeTable`). Shows:
 
     - the label sparsity of every unit per metric (:func:`~linkviz.quantify.label_sparsity`), as histograms;
     - the tSNE of the label vectors coloured by each unit's strongest label
-      (:func:`~linkviz.quantify.tsne_embedding`, :func:`~linkviz.quantify.plot_embedding`) on a live ipympl
+      (:func:`~linkviz.quantify.tsne_embedding`, :func:`~linkviz.plotting.plot_embedding`) on a live ipympl
       canvas: clicking a point selects that unit, and the selected unit is ringed;
-    - the cluster map of the label vectors (:func:`~linkviz.quantify.plot_clustermap`) with a cluster count;
+    - the cluster map of the label vectors (:func:`linkviz.plotting.population.clustermap_figure`) with a
+      cluster count;
     - a list of units, ranked by label sparsity or by the concept finder
       (:func:`~linkviz.quantify.find_selective_units`: label + metric + sign -> units with effect size and CI);
     - the selected unit in a :class:`UnitTuner` (given ``linked``) with flow arrows and, given a segmenter, part
       overlays switched on.
 
-    The sparsity and cluster figures are rendered to PNG once per data change; the cluster map's redraws and
-    concept searches run in :class:`LatestWinsWorker` threads, as does the tuner.  A selection only moves the
-    tSNE ring (a cheap canvas redraw on the kernel thread).
+    The cluster map's redraws and concept searches run in :class:`LatestWinsWorker` threads, as does the tuner.
+    A selection only moves the tSNE ring (a cheap canvas redraw on the kernel thread). :attr:`shown` is the
+    current :class:`~linkviz.controllers.PopulationView` (what :meth:`export` writes).
 
     Parameters
     ----------
@@ -101,41 +93,37 @@ class PopulationDashboard(ipw.VBox):
                  scaling: Literal["metric", "column", "none"] = "metric", n_clusters: int = 4, seed: int = 0,
                  perplexity: float = 30.0, max_iter: int = 1000, ci_method: Literal["t", "bootstrap"] = "t",
                  top: int = 20) -> None:
-        self.table = table
-        self.linked = linked
-        self.options = {"step": step, "method": ci_method, "top": top, "seed": seed}
-        self.scaling = scaling
-        self.vectors = label_vectors(table, step=step)
-        self.sparsity = label_sparsity(self.vectors, index=sparsity_index)
-        self.embedding = tsne_embedding(self.vectors, seed=seed, perplexity=perplexity, max_iter=max_iter,
-                                        scaling=scaling)
+        self.controller = PopulationAnalysis(table, step=step, sparsity_index=sparsity_index, scaling=scaling,
+                                             seed=seed, perplexity=perplexity, max_iter=max_iter,
+                                             ci_method=ci_method, top=top)
+        self.table, self.linked, self.scaling = table, linked, scaling
         self.concept: pd.DataFrame | None = None
+        self.concept_ranking: ConceptRanking | None = None
         n_units = len(self.vectors.units)
 
-        self.sparsity_image = ipw.Image(format="png", value=_png(self._sparsity_figure()))
-        self.embedding_canvas = self._embedding_canvas()
+        self._init_view(name="PopulationDashboard-clustermap", image_format="png")
+        self.sparsity_image, self.unit_info = self.image, self.label
         self.n_clusters = ipw.IntSlider(value=min(max(n_clusters, 1), n_units), min=1,
                                         max=min(_MAX_CLUSTERS, n_units), description="clusters",
                                         continuous_update=False)
-        self.clustermap_image = ipw.Image(format="png", value=self._clustermap_png(self.n_clusters.value))
+        self._view = self.controller.compute(self.n_clusters.value)
+        self.sparsity_image.value = _png(self._view.sparsity_figure(dpi=_DPI))
+        self.embedding_canvas = self._embedding_canvas()
+        self.clustermap_image = ipw.Image(format="png")
+        self._show(self._view)
         self.rank_by = ipw.ToggleButtons(options=[("label sparsity", "sparsity"), ("concept", "concept")],
                                          value="sparsity", description="rank by")
-        self.units = ipw.Select(options=self._sparsity_ranking(), rows=12, description="units",
+        self.units = ipw.Select(options=self.controller.sparsity_options(), rows=12, description="units",
                                 layout=ipw.Layout(width="360px"))
-        self.unit_info = ipw.HTML()
         self.concept_label = ipw.Dropdown(options=list(self.vectors.labels), description="label")
         self.concept_metric = ipw.Dropdown(options=list(self.vectors.metrics), description="metric")
         self.concept_sign = ipw.ToggleButtons(options=[("increase", 1), ("decrease", -1)], value=1,
                                               description="sign")
         self.find_button = ipw.Button(description="find units", icon="search")
         self.concept_table = ipw.HTML()
-        self.error = ipw.HTML()
         self.tuner = self._make_tuner(segmenter, segment_from, part_labels, seeds)
-        self._workers = {
-            "clustermap": LatestWinsWorker(partial(self._show_image, self.clustermap_image), self._show_error,
-                                           name="PopulationDashboard-clustermap"),
-            "concept": LatestWinsWorker(self._show_concept, self._show_error, name="PopulationDashboard-concept"),
-        }
+        self._concept_worker = LatestWinsWorker(self._show_concept, self._show_error,
+                                                name="PopulationDashboard-concept")
         self._highlight(self.units.value)
         self._describe(self.units.value)
 
@@ -153,14 +141,33 @@ class PopulationDashboard(ipw.VBox):
             self.tuner if self.tuner is not None else ipw.HTML("<i>pass linked=... to tune the selected unit</i>"),
             self.error])
 
+    # --- the controller's state ---
+
+    @property
+    def vectors(self):
+        """The units' label vectors (:class:`linkviz.quantify.LabelVectors`)."""
+        return self.controller.vectors
+
+    @property
+    def sparsity(self) -> pd.DataFrame:
+        return self.controller.sparsity
+
+    @property
+    def embedding(self):
+        """The tSNE of the label vectors (:class:`linkviz.quantify.UnitEmbedding`)."""
+        return self.controller.embedding
+
+    @property
+    def shown(self) -> PopulationView:
+        """The population as shown: clusters, the selected unit and the last concept search."""
+        selected = self.units.value if hasattr(self, "units") else None
+        return dataclasses.replace(self._view, selected=selected, concept=self.concept_ranking)
+
     # --- public actions ---
 
     def select_unit(self, unit: int) -> None:
         """Select ``unit`` in the list (switching to the sparsity ranking, which lists all units, if needed)."""
-        unit = int(unit)
-        if unit not in self.vectors.units:
-            raise ValueError(f"unit {unit} is not in the table (its units: {self.vectors.units.min()}.."
-                             f"{self.vectors.units.max()})")
+        unit = self.controller.check_unit(unit)
         if unit not in [value for _, value in self.units.options]:
             self.rank_by.value = "sparsity"
         self.units.value = unit
@@ -174,16 +181,16 @@ class PopulationDashboard(ipw.VBox):
 
     def find_concept(self, label: str, metric: str, sign: int | str) -> pd.DataFrame:
         """Units selective for a concept, strongest first (:func:`linkviz.quantify.find_selective_units`)."""
-        return find_selective_units(self.table, label=label, metric=metric, sign=sign, **self.options)
+        return self.controller.find_concept(label, metric, sign).table
 
     def request_concept(self) -> int:
         """Run the concept finder for the chosen label, metric and sign in the worker; its request number."""
         label, metric, sign = self.concept_label.value, self.concept_metric.value, self.concept_sign.value
-        return self._workers["concept"].submit(lambda: (label, metric, sign, self.find_concept(label, metric, sign)))
+        return self._concept_worker.submit(lambda: self.controller.find_concept(label, metric, sign))
 
     def wait_idle(self, timeout: float | None = 30.0) -> bool:
         """Block until every redraw, concept search and tuner update has been shown; False on timeout."""
-        workers = [*self._workers.values()] + ([self.tuner.worker] if self.tuner is not None else [])
+        workers = [self.worker, self._concept_worker] + ([self.tuner.worker] if self.tuner is not None else [])
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:  # one worker's result can queue work for another (a found concept opens its top unit)
             for worker in workers:
@@ -196,14 +203,15 @@ class PopulationDashboard(ipw.VBox):
     # --- controls -> requests (main thread) ---
 
     def _on_clusters(self, change: dict) -> None:
-        self._workers["clustermap"].submit(partial(self._clustermap_png, int(change["new"])))
+        self._request(self.controller.compute, int(change["new"]))
 
     def _on_rank_by(self, change: dict) -> None:
-        if change["new"] == "concept" and self.concept is None:
+        if change["new"] == "concept" and self.concept_ranking is None:
             self.units.options = []
             self.unit_info.value = "<i>run the concept finder to rank units by a concept</i>"
             return
-        self.units.options = self._sparsity_ranking() if change["new"] == "sparsity" else self._concept_ranking()
+        self.units.options = (self.controller.sparsity_options() if change["new"] == "sparsity"
+                              else self.concept_ranking.options())
 
     def _on_unit(self, change: dict) -> None:
         unit = change["new"]
@@ -230,81 +238,40 @@ class PopulationDashboard(ipw.VBox):
 
     # --- results -> traits (worker threads) ---
 
-    def _show_image(self, image: ipw.Image, value: bytes) -> None:
-        image.value = value
+    def _show(self, view: PopulationView) -> None:
+        """A new clustering: redraw the cluster map."""
+        self._view = view
+        self.clustermap_image.value = _png(view.clustermap_figure(dpi=_DPI))
         self.error.value = ""
 
-    def _show_concept(self, found: tuple[str, str, int, pd.DataFrame]) -> None:
-        label, metric, sign, result = found
-        self.concept = result
-        header = (f"<b>{html.escape(metric)}</b> of <b>{html.escape(label)}</b> "
-                  f"{'increases' if sign > 0 else 'decreases'}: {len(result)} units")
-        shown = result[["rank", "unit", "effect", "ci_low", "ci_high", "n", "cohens_d", "selectivity"]]
-        self.concept_table.value = header + (
-            shown.to_html(index=False, float_format=lambda x: f"{x:.3g}", border=0) if len(result)
-            else "<br><i>no unit changes it significantly in this direction</i>")
+    def _show_concept(self, ranking: ConceptRanking) -> None:
+        self.concept_ranking, self.concept = ranking, ranking.table
+        self.concept_table.value = ranking.html
         if self.rank_by.value == "concept":
-            self.units.options = self._concept_ranking()
+            self.units.options = ranking.options()
         else:
             self.rank_by.value = "concept"
-        if len(result):
-            self.units.value = int(result["unit"].iloc[0])  # open the strongest unit
+        if len(ranking.table):
+            self.units.value = ranking.units[0]  # open the strongest unit
         self.error.value = ""
 
-    def _show_error(self, error: Exception) -> None:
-        self.error.value = error_html(error)
-
-    # --- data -> text and figures ---
-
-    def _sparsity_ranking(self) -> list[tuple[str, int]]:
-        """All units, sparsest first (mean over metrics; units that change nothing last)."""
-        mean = self.sparsity.groupby("unit")["sparsity"].mean().reindex(self.vectors.units)
-        order = np.argsort(-mean.fillna(-1.0).to_numpy(), kind="stable")
-        strongest = self.embedding.strongest_label
-        return [(f"unit {self.vectors.units[i]}: {strongest[i]} (sparsity {mean.iloc[i]:.2f})",
-                 int(self.vectors.units[i])) for i in order]
-
-    def _concept_ranking(self) -> list[tuple[str, int]]:
-        return [(f"#{row.rank} unit {row.unit}: effect {row.effect:.3g} [{row.ci_low:.3g}, {row.ci_high:.3g}], "
-                 + f"selectivity {row.selectivity:.2f}", int(row.unit)) for row in self.concept.itertuples()]
+    # --- display ---
 
     def _describe(self, unit: int | None) -> None:
-        """The selected unit's largest (scaled) changes."""
-        if unit is None:
-            self.unit_info.value = ""
-            return
-        row = int(np.flatnonzero(self.vectors.units == unit)[0])
-        values = self.vectors.values[row]  # [L, M]
-        order = np.argsort(-np.abs(values), axis=None, kind="stable")[:5]
-        items = [f"{html.escape(self.vectors.labels[i // values.shape[1]])} "
-                 f"{html.escape(self.vectors.metrics[i % values.shape[1]])} {values.flat[i]:+.3g}" for i in order]
-        self.unit_info.value = (f"unit <b>{unit}</b>, strongest label <b>"
-                                f"{html.escape(str(self.embedding.strongest_label[row]))}</b>; largest mean "
-                                f"changes: {', '.join(items)}")
+        """The selected unit's largest changes."""
+        self.unit_info.value = "" if unit is None else self.controller.describe(unit)
 
-    def _sparsity_figure(self) -> Figure:
-        from matplotlib.figure import Figure
-
-        figure = Figure(figsize=(4.5, 3.6))
-        plot_label_sparsity(self.sparsity, ax=figure.add_subplot())
-        return figure
-
-    def _embedding_canvas(self) -> Canvas:
+    def _embedding_canvas(self) -> ipw.DOMWidget:
         """The tSNE scatter on a live ipympl canvas, with a ring (hidden until a unit is selected)."""
         from matplotlib.figure import Figure
 
         figure = Figure(figsize=(4.5, 3.6), dpi=_DPI)
-        canvas = Canvas(figure)
-        FigureManager(canvas, 0)  # the manager connects the canvas to the browser
-        canvas.header_visible = False
-        canvas.toolbar_visible = False
-        canvas.resizable = False
+        canvas = _live_canvas(figure)
         ax = figure.add_subplot()
         plot_embedding(self.embedding, ax=ax)
         ax.set_title("tSNE of label vectors (click a unit)", fontsize=9)
         self._embedding_axes = ax
-        self._ring = ax.scatter([np.nan], [np.nan], s=140, facecolors="none", edgecolors="black", linewidths=1.5)
-        self._ring_label = ax.annotate("", (0.0, 0.0), xytext=(6, 6), textcoords="offset points", fontsize=8)
+        self._ring, self._ring_label = draw_unit_ring(ax, None, None)
         return canvas
 
     def _highlight(self, unit: int | None) -> None:
@@ -319,16 +286,6 @@ class PopulationDashboard(ipw.VBox):
             self._ring_label.set_text(f"unit {unit}")
         self.embedding_canvas.draw_idle()
 
-    def _clustermap_png(self, n_clusters: int) -> bytes:
-        import matplotlib.pyplot as plt
-
-        with _PYPLOT:
-            grid = plot_clustermap(self.vectors, n_clusters=n_clusters, scaling=self.scaling, figsize=(7.0, 6.0))
-            try:
-                return _png(grid.figure)
-            finally:
-                plt.close(grid.figure)
-
     def _make_tuner(self, segmenter: PartsFunction | None, segment_from: str, part_labels: Sequence[str] | None,
                     seeds: Sequence[int]) -> UnitTuner | None:
         if self.linked is None:
@@ -340,13 +297,41 @@ class PopulationDashboard(ipw.VBox):
         return UnitTuner(self.linked, seeds=seeds, unit=unit, segmenter=segmenter, segment_from=segment_from,
                          part_labels=part_labels, arrows=True, parts=segmenter is not None)
 
-    def _repr_mimebundle_(self, **kwargs) -> dict:
-        """The live widget plus a static snapshot: the three figures, the concept table and the tuner's view."""
+    def _snapshot_parts(self) -> Sequence[str]:
+        """The tSNE and the cluster map, the unit and concept tables, the tuner's view and the error line."""
         parts = [_img_tag("png", _png(self.embedding_canvas.figure)), _img_tag("png", self.clustermap_image.value),
                  self.unit_info.value, self.concept_table.value]
         if self.tuner is not None:
             parts += [_img_tag(self.tuner.image.format, self.tuner.image.value), self.tuner.label.value]
-        return with_snapshot(super()._repr_mimebundle_(**kwargs), self.sparsity_image, *parts, self.error.value)
+        return (*parts, self.error.value)
+
+
+def _keep_backend(backend: str, *, force: bool = True) -> None:
+    """Stands in for :func:`matplotlib.use` while ipympl is imported (its ``__init__`` calls it)."""
+
+
+def _live_canvas(figure: Figure) -> ipw.DOMWidget:
+    """An ipympl canvas that shows ``figure`` live in the notebook, made without changing the matplotlib backend.
+
+    Importing :mod:`ipympl` runs ``matplotlib.use("module://ipympl.backend_nbagg")`` when matplotlib is loaded,
+    which would switch the user's backend (and, with pyplot loaded, close their figures), so that import runs
+    with :func:`matplotlib.use` stubbed out. The canvas and its manager are made directly, not through pyplot,
+    so the figure is not registered with pyplot either.
+    """
+    import matplotlib
+
+    use = matplotlib.use
+    matplotlib.use = _keep_backend
+    try:
+        from ipympl.backend_nbagg import Canvas, FigureManager
+    finally:
+        matplotlib.use = use
+    canvas = Canvas(figure)
+    FigureManager(canvas, 0)  # the manager connects the canvas to the browser
+    canvas.header_visible = False
+    canvas.toolbar_visible = False
+    canvas.resizable = False
+    return canvas
 
 
 def _png(figure: Figure) -> bytes:

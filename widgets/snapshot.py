@@ -6,6 +6,14 @@ import base64
 
 import ipywidgets as ipw
 
+__all__ = ["snapshot_html", "with_snapshot"]
+
+
+def snapshot_html(image: ipw.Image, *parts: str) -> str:
+    """The image's current bytes as an inline ``<img>``, then each HTML part in its own ``<div>``."""
+    encoded = base64.b64encode(image.value).decode("ascii")
+    return f'<img src="data:image/{image.format};base64,{encoded}"/>' + "".join(f"<div>{p}</div>" for p in parts)
+
 
 def with_snapshot(bundle: dict | None, image: ipw.Image, *parts: str) -> dict:
     """Add a ``text/html`` snapshot (the current image, then each HTML part) to a widget's mimebundle.
@@ -19,6 +27,4 @@ def with_snapshot(bundle: dict | None, image: ipw.Image, *parts: str) -> dict:
     *parts : str
         HTML fragments shown below the image, each in its own ``<div>``.
     """
-    encoded = base64.b64encode(image.value).decode("ascii")
-    body = f'<img src="data:image/{image.format};base64,{encoded}"/>' + "".join(f"<div>{p}</div>" for p in parts)
-    return {**(bundle or {}), "text/html": body}
+    return {**(bundle or {}), "text/html": snapshot_html(image, *parts)}

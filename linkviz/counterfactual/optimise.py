@@ -29,22 +29,11 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from linkviz.linking.link import LinearLink
+from linkviz.linking.link import LinearLink, check_activations
 from linkviz.models.classifier import Classifier
 from linkviz.models.generator import Generator
 
 __all__ = ["CounterfactualResult", "counterfactual_loss", "find_counterfactuals"]
-
-
-def check_activations(r: Tensor | np.ndarray, link: LinearLink, device: torch.device | str) -> Tensor:
-    """``r`` as float32 [N, D] on ``device``; ValueError for a wrong shape or NaN/inf (with their count)."""
-    r = torch.as_tensor(r).detach().to(device=device, dtype=torch.float32)
-    if r.ndim != 2 or r.shape[0] == 0 or r.shape[1] != link.r_dim:
-        raise ValueError(f"r must have shape [N >= 1, D={link.r_dim}]; got {list(r.shape)}")
-    n_bad = int((~torch.isfinite(r)).sum())
-    if n_bad:
-        raise ValueError(f"r holds {n_bad} NaN or infinite values out of {r.numel()}")
-    return r
 
 
 def _class_indices(classes: int | Sequence[int] | Tensor | np.ndarray, *, n_examples: int, n_classes: int,

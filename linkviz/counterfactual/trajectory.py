@@ -11,10 +11,10 @@ from sklearn.decomposition import PCA
 from torch import Tensor
 
 from linkviz.counterfactual.optimise import check_activations, render_and_classify
+from linkviz.images import to_uint8
 from linkviz.linking.link import LinearLink
 from linkviz.models.classifier import Classifier
 from linkviz.models.generator import Generator
-from linkviz.plotting.images import to_uint8
 
 __all__ = ["Trajectory", "counterfactual_trajectory", "path_pca", "top_shifted_units", "unit_frequency"]
 
@@ -31,7 +31,7 @@ class Trajectory:
     w : ndarray of float32, shape (N, A, w_dim)
         Linked latents along the path.
     images : ndarray of uint8, shape (N, A, H, W, 3)
-        Rendered images (channels last, as :func:`linkviz.plotting.images.to_uint8` gives).
+        Rendered images (channels last, as :func:`linkviz.images.to_uint8` gives).
     probabilities : ndarray of float32, shape (N, A, K)
         Class probabilities of the rendered images.
     r_pca, w_pca : ndarray of float32, shape (N, A, 2)

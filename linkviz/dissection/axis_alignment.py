@@ -6,7 +6,8 @@ A rotation keeps all the information of the layer, so if the number of unique de
 themselves are more interpretable than random directions in their span. As the slides ask, several random
 rotations are drawn and means and spreads reported.
 
-The rotation is applied with a forward hook on the layer (removed afterwards); the model is not modified.
+The rotation is a :class:`~linkviz.models.FunctionEdit` applied through :func:`~linkviz.models.hooks` (removed
+afterwards); the model is not modified.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..models.classifier import Classifier
-from ..models.hooks import resolve_module
-from .broden import ProbeDataset
+from ..models.classifier import Classifier, unwrap_classifier
+from ..models.edits import FunctionEdit
+from ..models.hooks import hooks
 from .dissect import DissectionResult, dissect
+from .probe_dataset import ProbeDataset
 
 __all__ = ["AxisAlignmentResult", "axis_alignment", "fractional_rotation", "random_rotation", "rotated_units"]
 
@@ -96,25 +98,21 @@ def rotated_units(model: nn.Module | Classifier, layer: str, rotation: np.ndarra
     rotation : ndarray, shape (C, C)
         Row ``j`` is the direction that becomes unit ``j``.
     """
-    module = model.module if isinstance(model, Classifier) else model
-    target = resolve_module(module, layer)
+    module, _ = unwrap_classifier(model)
     matrix = torch.as_tensor(np.asarray(rotation, dtype=np.float64))
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
         raise ValueError(f"rotation must be a square matrix, got shape {tuple(matrix.shape)}")
 
-    def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor:
-        if not isinstance(output, torch.Tensor) or output.ndim < 2 or output.shape[1] != matrix.shape[0]:
-            shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
-            raise ValueError(f"layer {layer!r} outputs {shape}; a {matrix.shape[0]}-unit rotation needs "
-                             f"[N, {matrix.shape[0]}, ...]")
+    def rotate(output: torch.Tensor) -> torch.Tensor:
+        """``rotation @ a`` at every position of ``output [N, C, ...]``."""
+        if output.ndim < 2 or output.shape[1] != matrix.shape[0]:
+            raise ValueError(f"layer {layer!r} outputs {tuple(output.shape)}; a {matrix.shape[0]}-unit rotation "
+                             f"needs [N, {matrix.shape[0]}, ...]")
         weights = matrix.to(device=output.device, dtype=output.dtype)
         return torch.einsum("ij,nj...->ni...", weights, output)
 
-    handle = target.register_forward_hook(hook)
-    try:
+    with hooks(module, edits=[FunctionEdit(layer, rotate)]):
         yield
-    finally:
-        handle.remove()
 
 
 @dataclass(frozen=True)

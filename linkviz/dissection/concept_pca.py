@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from ..models.classifier import Classifier, ClassifierSpec
 from .activations import iter_layer_activations
-from .broden import ProbeDataset
+from .probe_dataset import ProbeDataset
 from .tally import upsample
 
 __all__ = ["ConceptPCA", "concept_pca"]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import warnings
-
 import dataclasses
+import warnings
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from functools import cached_property
 from pathlib import Path
 
@@ -17,10 +17,11 @@ from tqdm.auto import tqdm
 
 from ..cache import ChunkedStore, entry_directory
 from ..hashing import hash_arguments, hash_state
-from ..models.classifier import Classifier, ClassifierSpec, preprocess, unwrap_classifier
-from ..models.hooks import resolve_module, run_with_cache
-from ..models.modules import module_device
-from .broden import ProbeDataset
+from ..models.activations import iter_layer_activations
+from ..models.classifier import Classifier, ClassifierSpec, unwrap_classifier
+from ..models.hooks import resolve_module
+from ..models.modules import eval_mode, module_device
+from .probe_dataset import ProbeDataset
 from .quantile import TopQuantile, lite_level
 from .tally import Mode, Tally, TallyCounts, best_labels, iou_matrix
 from .top_images import TopImages
@@ -170,27 +171,10 @@ def dissection_cache_key(model: nn.Module | Classifier, layer: str, probe: Probe
                                         mode=mode, top_k=top_k))
 
 
-def _batches(n: int, batch_size: int) -> Iterator[np.ndarray]:
-    for start in range(0, n, batch_size):
-        yield np.arange(start, min(n, start + batch_size))
-
-
-def _layer_output(module: nn.Module, layer: str, images: np.ndarray, spec: ClassifierSpec | None,
-                  device: torch.device) -> Tensor:
-    """Activations ``[n, C, h, w]`` of ``layer`` for uint8 images ``[n, H, W, 3]``."""
-    x = torch.from_numpy(images).to(device).permute(0, 3, 1, 2).float().div(255.0)
-    if spec is not None:
-        x = preprocess(x * 2.0 - 1.0, spec)
-    with torch.inference_mode():
-        _, cache = run_with_cache(module, x, layer)
-    output = cache[layer].float()
-    if output.ndim == 2:
-        output = output[:, :, None, None]
-    if output.ndim != 4:
-        raise ValueError(f"layer {layer!r} outputs shape {tuple(output.shape)}; dissection needs [N, C, H, W] maps "
-                         "(or [N, C], treated as 1 x 1)")
-    return output
-
+def _kept_batches(kept: list[Tensor], n: int, batch_size: int) -> Iterator[tuple[np.ndarray, Tensor]]:
+    """The first pass's maps again, as ``(indices, maps)`` like :func:`iter_layer_activations` yields them."""
+    for b, start in enumerate(range(0, n, batch_size)):
+        yield np.arange(start, min(n, start + batch_size)), kept[b]
 
 
 def dissect(model: nn.Module | Classifier, layer: str, probe: ProbeDataset, *, quantile: float = 0.005,
@@ -278,15 +262,10 @@ def dissect(model: nn.Module | Classifier, layer: str, probe: ProbeDataset, *, q
                              keys=_CACHE_ARRAYS)
         if store.is_complete:
             return _result(store.load(0), **described)
-    training = {m: m.training for m in module.modules()}
-    module.eval()
-    try:
+    with eval_mode(module):
         arrays = _run(module, layer, probe, categories=categories, label_category=label_category, spec=spec,
                       batch_size=batch_size, device=device, level=level, mode=mode, progress=progress,
                       keep_activations_bytes=keep_activations_bytes, top_k=top_k)
-    finally:
-        for submodule, was_training in training.items():
-            submodule.train(was_training)
     if store is not None:
         store.save(0, **arrays)
         store.mark_complete()
@@ -315,9 +294,10 @@ def _run(module: nn.Module, layer: str, probe: ProbeDataset, *, categories: tupl
     top = TopImages(top_k) if top_k else None
     kept: list[Tensor] | None = []
     image_max = []
-    with tqdm(total=n, desc=f"{layer}: thresholds", unit="img", disable=not progress) as bar:
-        for indices in _batches(n, batch_size):
-            output = _layer_output(module, layer, probe.image_batch(indices), spec, device)
+    with (closing(iter_layer_activations(module, layer, probe.images, spec=spec, batch_size=batch_size,
+                                         device=device)) as outputs,
+          tqdm(total=n, desc=f"{layer}: thresholds", unit="img", disable=not progress) as bar):
+        for indices, output in outputs:
             if quantiles is None:
                 quantiles = TopQuantile(n * output.shape[2] * output.shape[3], level=level, device=device)
                 if n * output[0].numel() * 4 > keep_activations_bytes:
@@ -332,10 +312,13 @@ def _run(module: nn.Module, layer: str, probe: ProbeDataset, *, categories: tupl
     thresholds = quantiles.result()
     tally = Tally(thresholds, label_category, n_categories=len(categories),
                   segmentation_shape=probe.segmentation_shape, mode=mode, device=device)
-    with tqdm(total=n, desc=f"{layer}: IoU tally", unit="img", disable=not progress) as bar:
-        for b, indices in enumerate(_batches(n, batch_size)):
-            output = kept[b] if kept is not None else _layer_output(module, layer, probe.image_batch(indices), spec,
-                                                                    device)
+    if kept is not None:
+        source = _kept_batches(kept, n, batch_size)
+    else:  # the maps did not fit in keep_activations_bytes: run the model again
+        source = iter_layer_activations(module, layer, probe.images, spec=spec, batch_size=batch_size, device=device)
+    with closing(source) as outputs, tqdm(total=n, desc=f"{layer}: IoU tally", unit="img",
+                                          disable=not progress) as bar:
+        for indices, output in outputs:
             pixel, image = probe.label_batch(indices, categories=categories)
             tally.update(output, pixel_labels=pixel, image_labels=image)
             bar.update(len(indices))

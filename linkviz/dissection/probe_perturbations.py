@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .broden import ProbeDataset
+from .probe_dataset import ProbeDataset
 
 __all__ = ["AddNoise", "Perturbation", "Rotate", "ShufflePatches", "slide_perturbations"]
 

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .broden import ProbeDataset
 from .dissect import DissectionResult
+from .probe_dataset import ProbeDataset
 from .tally import _float32_floor, upsample
 
 __all__ = ["UnitImages", "display_label", "mask_outline", "overlay", "summary_line", "summary_table",

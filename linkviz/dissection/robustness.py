@@ -15,8 +15,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..models.classifier import Classifier
-from .broden import ProbeDataset
 from .dissect import DissectionResult, dissect
+from .probe_dataset import ProbeDataset
 from .probe_perturbations import Perturbation
 
 __all__ = ["RobustnessResult", "detector_robustness"]

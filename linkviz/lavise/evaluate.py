@@ -22,8 +22,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..dissection.broden import ProbeDataset
 from ..dissection.dissect import DissectionResult
+from ..dissection.probe_dataset import ProbeDataset
 from ..dissection.tally import upsample
 from ..models.classifier import Classifier, ClassifierSpec, unwrap_classifier
 from ..models.modules import module_device

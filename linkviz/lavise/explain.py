@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..dissection.broden import ProbeDataset
+from ..dissection.probe_dataset import ProbeDataset
 from ..models.classifier import Classifier, ClassifierSpec, unwrap_classifier
 from ..models.hooks import resolve_module
 from ..models.modules import module_device
@@ -292,9 +292,7 @@ def _predictions(module: nn.Module, layer: str, head: ExplainerHead, images: np.
     outputs = np.zeros((len(pair_image), head.embedding_dim), np.float32)
     if next(head.parameters()).device != device:
         head = copy.deepcopy(head).to(device)
-    head_training = head.training
-    head.eval()
-    try:
+    with eval_mode(head):
         for block in tqdm(list(batches(len(needed), batch_size)), desc=f"{layer}: filter attention", unit="batch",
                           disable=not progress):
             block_images = needed[block]
@@ -305,6 +303,4 @@ def _predictions(module: nn.Module, layer: str, head: ExplainerHead, images: np.
             with torch.no_grad():
                 z = filter_attention(maps[torch.from_numpy(position).to(device)], unit_ids, variant=attention)
                 outputs[pairs] = head(z.clone()).cpu().numpy()
-    finally:
-        head.train(head_training)
     return outputs

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..dissection.broden import ProbeDataset
+from ..dissection.probe_dataset import ProbeDataset
 
 __all__ = ["concept_labels", "image_regions"]
 

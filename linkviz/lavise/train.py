@@ -17,11 +17,12 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ..dissection.broden import ProbeDataset
+from ..dissection.probe_dataset import ProbeDataset
+from ..minibatch_training import fit_minibatches
 from ..models.classifier import Classifier, ClassifierSpec, unwrap_classifier
 from ..models.hooks import resolve_module
-from ..models.modules import module_device
-from .features import batches, eval_mode, layer_maps
+from ..models.modules import eval_mode, module_device
+from .features import batches, layer_maps
 from .head import ExplainerHead, TrainedExplainer
 from .loss import csmr_loss
 from .pooling import MaskResize, masked_pool, resize_masks
@@ -169,9 +170,9 @@ def _set_batchnorm(head: ExplainerHead, mode: BatchNormMode) -> None:
 
 def _epoch_loss(head: ExplainerHead, features: Tensor, targets: Tensor, label_vectors: Tensor, *,
                 margin: float, batch_size: int) -> float:
-    head.eval()
+    """Mean CSMR loss of ``head`` on ``features [M, F]`` in eval mode (each submodule's mode is restored)."""
     total = 0.0
-    with torch.no_grad():
+    with eval_mode(head), torch.no_grad():
         for start in range(0, len(features), batch_size):
             predictions = head(features[start:start + batch_size])
             total += float(csmr_loss(predictions, label_vectors, targets[start:start + batch_size], margin=margin,
@@ -190,8 +191,9 @@ def train_explainer(model: nn.Module | Classifier, layer: str, probe: ProbeDatas
     """Train a LaViSE explainer head for one layer of a frozen classifier.
 
     The head (:class:`~linkviz.lavise.head.ExplainerHead`) learns to map the masked-pooled maps of a concept
-    region to the words of the concept, with the CSMR loss over all label words and Adam. The weights of the
-    epoch with the lowest validation loss are kept (the last epoch without a validation split).
+    region to the words of the concept, with the CSMR loss over all label words and Adam at a constant learning
+    rate (:func:`~linkviz.minibatch_training.fit_minibatches`). The weights of the epoch with the lowest validation
+    loss are kept (the last epoch without a validation split).
 
     Parameters
     ----------
@@ -272,36 +274,36 @@ def train_explainer(model: nn.Module | Classifier, layer: str, probe: ProbeDatas
     label_vectors = torch.from_numpy(regions.label_vectors).to(device)
     train_loss, val_loss = [], []
     devices = [device] if device.type == "cuda" else []
+    train_index = torch.from_numpy(train_rows).to(device)
+    best: dict = {"state": None, "epoch": epochs - 1, "loss": float("inf")}
+
+    def batch_loss(rows: Tensor, flipped: Tensor) -> Tensor:
+        rows = train_index[rows]
+        return csmr_loss(head(features[rows]), label_vectors, targets[rows], margin=margin)
+
+    def after_epoch(epoch: int, mean_loss: float) -> None:
+        train_loss.append(mean_loss)
+        if n_val:
+            val_loss.append(_epoch_loss(head, features[val_rows], targets[val_rows], label_vectors,
+                                        margin=margin, batch_size=256))
+            if val_loss[-1] < best["loss"]:
+                best.update(state=copy.deepcopy(head.state_dict()), epoch=epoch, loss=val_loss[-1])
+        head.train()
+        _set_batchnorm(head, batchnorm)
+
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        generator = torch.Generator().manual_seed(seed)
         head = ExplainerHead(features.shape[1], space.dim, dropout=dropout).to(device)
-        optimiser = torch.optim.Adam(head.parameters(), lr=learning_rate)
-        best_state, best_epoch, best_val = None, 0, float("inf")
-        for epoch in tqdm(range(epochs), desc=f"{layer}: explainer", unit="epoch", disable=not progress):
-            head.train()
-            _set_batchnorm(head, batchnorm)
-            permutation = train_rows[torch.randperm(len(train_rows), generator=generator).numpy()]
-            total = 0.0
-            for start in range(0, len(permutation), batch_size):
-                rows = torch.from_numpy(permutation[start:start + batch_size]).to(device)
-                if len(rows) < 2 and batchnorm == "batch":
-                    continue  # BatchNorm cannot train on a single sample
-                loss = csmr_loss(head(features[rows]), label_vectors, targets[rows], margin=margin)
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
-                total += float(loss.detach()) * len(rows)
-            train_loss.append(total / max(1, len(train_rows)))
-            if n_val:
-                val_loss.append(_epoch_loss(head, features[val_rows], targets[val_rows], label_vectors,
-                                            margin=margin, batch_size=256))
-                if val_loss[-1] < best_val:
-                    best_val, best_epoch, best_state = val_loss[-1], epoch, copy.deepcopy(head.state_dict())
-        if best_state is not None:
-            head.load_state_dict(best_state)
-        else:
-            best_epoch = epochs - 1
+        head.train()
+        _set_batchnorm(head, batchnorm)
+        # BatchNorm in training mode cannot learn from a single sample: such a last batch is skipped
+        fit_minibatches(head, len(train_rows), batch_loss, epochs=epochs, batch_size=batch_size,
+                        learning_rate=learning_rate, schedule=None, min_batch_size=2 if batchnorm == "batch" else 1,
+                        seed=seed, device=device, on_epoch=after_epoch, description=f"{layer}: explainer",
+                        progress=progress)
+        if best["state"] is not None:
+            head.load_state_dict(best["state"])
+    best_epoch = best["epoch"]
     settings = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "margin": margin,
                 "val_fraction": val_fraction, "batchnorm": batchnorm, "mask_resize": mask_resize,
                 "n_dropped_regions": regions.n_dropped}

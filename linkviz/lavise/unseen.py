@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..dissection.broden import ProbeDataset
 from ..dissection.dissect import DissectionResult
+from ..dissection.probe_dataset import ProbeDataset
 from ..models.classifier import Classifier
 from .evaluate import RecallResult, evaluate_recall
 from .explain import explain_units

@@ -6,6 +6,7 @@ from linkviz.linking.link import LinearLink
 from linkviz.linking.linked_model import LinkedModel, build_linked_model
 from linkviz.linking.mlp import MLPLink, fit_mlp_link
 from linkviz.linking.similarity import SpaceSimilarity, space_similarity
+from linkviz.linking.unit_stats import UnitStats
 
 __all__ = [
     "LinearLink",
@@ -14,6 +15,7 @@ __all__ = [
     "LinkedModel",
     "MLPLink",
     "SpaceSimilarity",
+    "UnitStats",
     "build_linked_model",
     "evaluate_link",
     "fit_linear_link",

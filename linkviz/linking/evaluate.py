@@ -13,7 +13,6 @@ The reference reported only the training MSE of the link. Here, for held-out pai
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +23,7 @@ from tqdm.auto import tqdm
 
 from linkviz.linking.link import LinearLink
 from linkviz.linking.mlp import MLPLink
+from linkviz.models import Classifier, Generator
 from linkviz.pairs import PairSet
 
 __all__ = ["LinkEvaluation", "evaluate_link"]
@@ -91,13 +91,13 @@ def _tile(w: Tensor, num_ws: int) -> Tensor:
     return w[:, None].expand(-1, num_ws, -1)
 
 
-def _truncate(w: Tensor, labels: Tensor, generator: Any, psi: float) -> Tensor:
+def _truncate(w: Tensor, labels: Tensor, generator: Generator, psi: float) -> Tensor:
     w_avg = generator.w_avg.to(w.device, w.dtype)
     centers = w_avg[labels] if generator.c_dim else w_avg[:1].expand_as(w)
     return centers + psi * (w - centers)
 
 
-def _check_inputs(link: LinearLink | MLPLink, generator: Any, test_pairs: PairSet, batch_size: int) -> None:
+def _check_inputs(link: LinearLink | MLPLink, generator: Generator, test_pairs: PairSet, batch_size: int) -> None:
     if len(test_pairs) == 0:
         raise ValueError("test_pairs is empty")
     if batch_size < 1:
@@ -108,7 +108,7 @@ def _check_inputs(link: LinearLink | MLPLink, generator: Any, test_pairs: PairSe
         raise ValueError(f"the link predicts w of {link.w_dim} dims but the generator's w_dim is {generator.w_dim}")
 
 
-def _cycle_batch(link: LinearLink | MLPLink, generator: Any, classifier: Any, w: Tensor, labels: Tensor,
+def _cycle_batch(link: LinearLink | MLPLink, generator: Generator, classifier: Classifier, w: Tensor, labels: Tensor,
                  truncation_psi: float | None) -> dict[str, Tensor]:
     images = generator.synthesis(_tile(w, generator.num_ws))
     logits, r = classifier.forward_generated(images)
@@ -133,8 +133,8 @@ def _cycle_batch(link: LinearLink | MLPLink, generator: Any, classifier: Any, w:
 
 def evaluate_link(
     link: LinearLink | MLPLink,
-    generator: Any,
-    classifier: Any,
+    generator: Generator,
+    classifier: Classifier,
     test_pairs: PairSet,
     *,
     truncation_psi: float | None = None,

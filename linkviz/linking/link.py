@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+__all__ = ["LinearLink", "check_activations"]
+
 
 @dataclass(frozen=True)
 class LinearLink:
@@ -70,9 +72,42 @@ class LinearLink:
         save_file({"weight": self.weight, "bias": self.bias}, str(path))
 
     @classmethod
-    def load(cls, path: str | Path) -> "LinearLink":
+    def load(cls, path: str | Path) -> LinearLink:
         """Read a link written by :meth:`save` (no unpickling)."""
         from safetensors.numpy import load_file
 
         tensors = load_file(str(path))
         return cls(weight=tensors["weight"], bias=tensors["bias"])
+
+
+def check_activations(r: torch.Tensor | np.ndarray, link: LinearLink, device: torch.device | str, *,
+                      name: str = "r") -> torch.Tensor:
+    """Activations ``r`` as a detached float32 tensor on ``device``, checked against ``link``.
+
+    Parameters
+    ----------
+    r : Tensor or ndarray, shape [N, D]
+        Penultimate activations (or shifts of them), N >= 1 and ``D == link.r_dim``.
+    link : LinearLink
+        The link the activations are fed to.
+    device : torch.device or str
+        Where the result lives.
+    name : str
+        What the caller calls ``r``, for the messages.
+
+    Returns
+    -------
+    Tensor of float32, shape [N, D]
+
+    Raises
+    ------
+    ValueError
+        For a wrong shape, or NaN or infinite values (the message gives their count).
+    """
+    r = torch.as_tensor(r).detach().to(device=device, dtype=torch.float32)
+    if r.ndim != 2 or r.shape[0] == 0 or r.shape[1] != link.r_dim:
+        raise ValueError(f"{name} must have shape [N >= 1, D={link.r_dim}]; got {list(r.shape)}")
+    n_bad = int((~torch.isfinite(r)).sum())
+    if n_bad:
+        raise ValueError(f"{name} holds {n_bad} NaN or infinite values out of {r.numel()}")
+    return r

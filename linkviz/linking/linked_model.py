@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from linkviz.images import to_uint8
 from linkviz.linking.fit import fit_linear_link
 from linkviz.linking.link import LinearLink
+from linkviz.linking.unit_stats import UnitStats
+from linkviz.models import Classifier, Generator
 from linkviz.pairs import PairSet, sample_pairs
-from linkviz.plotting.images import to_uint8
-
-if TYPE_CHECKING:  # linkviz.tuning imports linkviz.linking: import UnitStats where it is used
-    from linkviz.tuning.perturbations import UnitStats
+from linkviz.world import World
 
 __all__ = ["LinkedModel", "build_linked_model"]
 
@@ -45,8 +44,8 @@ class LinkedModel:
         Where latents are built before synthesis.
     """
 
-    classifier: Any
-    generator: Any
+    classifier: Classifier
+    generator: Generator
     link: LinearLink
     stats: UnitStats
     pairs: PairSet
@@ -92,7 +91,7 @@ class LinkedModel:
 
 
 def build_linked_model(
-    world: Any,
+    world: World,
     *,
     samples_per_class: int = 200,
     truncation_psi: float = 0.7,
@@ -106,9 +105,9 @@ def build_linked_model(
 
     Parameters
     ----------
-    world : object
+    world : World
         Has ``.classifier``, ``.generator`` (on ``device``, eval mode) and ``.class_names``, e.g.
-        :func:`linkviz.load_toy_world` or :func:`linkviz.faces.load_faces_world`.
+        :func:`linkviz.load_toy_world` or :func:`linkviz.worlds.faces.load_faces_world`.
     samples_per_class : int
         Pairs drawn per class of a conditional generator. An unconditional generator (``c_dim == 0``) gets
         ``samples_per_class * len(class_names)`` draws.
@@ -136,7 +135,6 @@ def build_linked_model(
     ValueError
         If fewer than 5 pairs remain to fit on (the message gives the acceptance rate).
     """
-    from linkviz.tuning.perturbations import UnitStats
 
     generator = world.generator
     class_names = tuple(world.class_names)

@@ -10,9 +10,9 @@ import math
 import numpy as np
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from linkviz.linking.fit import validate_pairs
+from linkviz.minibatch_training import fit_minibatches
 
 __all__ = ["MLPLink", "fit_mlp_link"]
 
@@ -84,6 +84,8 @@ def fit_mlp_link(
 ) -> MLPLink:
     """Train an :class:`MLPLink` with Adam on the MSE between standardised ``w`` and its prediction.
 
+    The loop is :func:`~linkviz.minibatch_training.fit_minibatches` with a constant learning rate and no flips.
+
     Parameters
     ----------
     r : ndarray or Tensor, shape (N, D)
@@ -97,11 +99,12 @@ def fit_mlp_link(
     learning_rate, weight_decay : float
         Adam settings.
     seed : int
-        Seeds the initialisation and the shuffling (no global RNG is touched).
+        Seeds the initialisation and the shuffling (no global RNG is touched; one generator draws both, the
+        initialisation first).
     device : str or torch.device
         Where to train; the returned module stays there.
     progress : bool
-        Show a tqdm bar over epochs with the last epoch's loss.
+        Show a tqdm bar over the optimiser steps with the epoch's running loss.
 
     Returns
     -------
@@ -128,19 +131,12 @@ def fit_mlp_link(
         getattr(link, f"{name}_std").copy_(torch.where(std > 0, std, torch.ones_like(std)))
     link.to(device).train()
     r_tensor, w_tensor = r_tensor.to(device), w_tensor.to(device)
-    optimizer = torch.optim.Adam(link.net.parameters(), lr=learning_rate, weight_decay=weight_decay)
-    bar = tqdm(range(epochs), desc="fitting MLP link", disable=not progress)
-    for _ in bar:
-        order = torch.randperm(len(r_tensor), generator=generator).to(device)
-        total = 0.0
-        for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
-            target = (w_tensor[rows] - link.w_mean) / link.w_std
-            prediction = link.net((r_tensor[rows] - link.r_mean) / link.r_std)
-            loss = torch.nn.functional.mse_loss(prediction, target)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(rows)
-        bar.set_postfix(loss=f"{total / len(order):.4g}")
-    return link.eval()
+
+    def batch_loss(rows: Tensor, flipped: Tensor) -> Tensor:
+        target = (w_tensor[rows] - link.w_mean) / link.w_std
+        prediction = link.net((r_tensor[rows] - link.r_mean) / link.r_std)
+        return torch.nn.functional.mse_loss(prediction, target)
+
+    return fit_minibatches(link, len(r_tensor), batch_loss, epochs=epochs, batch_size=batch_size,
+                           learning_rate=learning_rate, weight_decay=weight_decay, schedule=None, seed=generator,
+                           device=device, description="fitting MLP link", progress=progress)

@@ -9,8 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from linkviz.models.edits import Edit
 from linkviz.models.generator import check_generated
-from linkviz.models.hooks import UnitEdit, hooks, resolve_module
+from linkviz.models.hooks import hooks, resolve_module
 
 __all__ = ["Classifier", "ClassifierSpec", "preprocess", "unwrap_classifier"]
 
@@ -107,8 +108,8 @@ def _resize_and_crop(images: Tensor, spec: ClassifierSpec) -> Tensor:
     size = (max(spec.resize_to, round(height * scale)), max(spec.resize_to, round(width * scale)))
     if size != (height, width):
         images = F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=True)
-    top = int(round((size[0] - out_height) / 2.0))
-    left = int(round((size[1] - out_width) / 2.0))
+    top = round((size[0] - out_height) / 2.0)
+    left = round((size[1] - out_width) / 2.0)
     return images[..., top:top + out_height, left:left + out_width]
 
 
@@ -198,7 +199,7 @@ class Classifier:
         self,
         images: Tensor,
         *,
-        edits: Iterable[UnitEdit] = (),
+        edits: Iterable[Edit] = (),
         grad: bool = False,
     ) -> tuple[Tensor, Tensor]:
         """Classify generated images and return logits and penultimate features.
@@ -207,7 +208,7 @@ class Classifier:
         ----------
         images : Tensor, shape [N, 3, H, W]
             Generator output in ``[-1, 1]``.
-        edits : iterable of UnitEdit
+        edits : iterable of UnitEdit or FunctionEdit
             Edits applied during the forward pass.
         grad : bool
             Track gradients; by default the pass runs under ``torch.no_grad()``.
@@ -220,9 +221,9 @@ class Classifier:
         """
         x = preprocess(images.to(self.device), self._spec)
         layer = self._spec.penultimate_layer
-        with torch.enable_grad() if grad else torch.no_grad():
-            with hooks(self._module, capture=(layer,), edits=edits) as store:
-                logits = self._module(x)
+        with (torch.enable_grad() if grad else torch.no_grad(),
+              hooks(self._module, capture=(layer,), edits=edits) as store):
+            logits = self._module(x)
         self._check_logits(logits, n_images=x.shape[0])
         if layer not in store:
             raise RuntimeError(f"penultimate layer {layer!r} was not called during the forward pass")

@@ -9,23 +9,24 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-import torch
 from torch import Tensor, nn
+
+from linkviz.models.edits import Edit, FunctionEdit, UnitEdit, as_unit, as_units
 
 __all__ = [
     "ActivationCache",
+    "Edit",
+    "FunctionEdit",
     "LayerNotFoundError",
     "UnitEdit",
+    "as_unit",
+    "as_units",
     "hooks",
     "resolve_module",
     "run_with_cache",
 ]
-
-EditMode = Literal["replace", "add", "scale"]
-_EDIT_MODES: tuple[str, ...] = ("replace", "add", "scale")
 
 
 class LayerNotFoundError(KeyError):
@@ -84,98 +85,6 @@ def resolve_module(model: nn.Module, name: str) -> nn.Module:
     raise LayerNotFoundError(name, suggestions, len(modules))
 
 
-@dataclass(frozen=True)
-class UnitEdit:
-    """An edit of some channels of one layer's output.
-
-    The edit acts on dimension 1 of the output, so it works for convolutional ``[N, C, H, W]`` and dense
-    ``[N, C]`` outputs alike.
-
-    Parameters
-    ----------
-    layer : str
-        Dotted module name whose output is edited.
-    units : tuple of int or None
-        Channel indices to edit; ``None`` edits every channel.
-    mode : {"replace", "add", "scale"}
-        ``replace`` sets the units to ``value``, ``add`` adds ``value``, ``scale`` multiplies by ``value``.
-    value : float or Tensor
-        A scalar, or a tensor broadcastable to ``[N, len(units)]`` (per-example values), constant over the
-        spatial dimensions.
-    """
-
-    layer: str
-    units: tuple[int, ...] | None
-    mode: EditMode
-    value: float | Tensor
-
-    def __post_init__(self) -> None:
-        if self.units is not None:
-            units = tuple(int(u) for u in self.units)
-            if len(set(units)) != len(units):
-                raise ValueError(f"units {units} for layer {self.layer!r} contain duplicates")
-            object.__setattr__(self, "units", units)
-        _check_mode(self.mode)
-
-    def apply(self, output: Tensor) -> Tensor:
-        """Return an edited copy of a layer output.
-
-        Parameters
-        ----------
-        output : Tensor, shape [N, C, ...]
-            The layer's output.
-
-        Returns
-        -------
-        Tensor, shape [N, C, ...]
-            The output with the selected units edited; ``output`` itself is not modified.
-
-        Raises
-        ------
-        IndexError
-            If a unit is outside ``[0, C)``.
-        ValueError
-            If the mode is unknown or ``value`` does not broadcast to ``[N, len(units)]``.
-        """
-        _check_mode(self.mode)
-        if output.ndim < 2:
-            raise ValueError(f"cannot edit units of layer {self.layer!r}: output shape {tuple(output.shape)} "
-                             "has no channel dimension 1")
-        n_channels = output.shape[1]
-        units = tuple(range(n_channels)) if self.units is None else self.units
-        bad = [u for u in units if not 0 <= u < n_channels]
-        if bad:
-            raise IndexError(f"units {bad} out of range for layer {self.layer!r}, which has {n_channels} "
-                             f"channels (valid units are 0..{n_channels - 1})")
-        index = torch.as_tensor(units, dtype=torch.long, device=output.device)
-        value = self._value_like(output, n_units=len(units))
-        selected = output.index_select(1, index)
-        if self.mode == "replace":
-            edited = value.expand_as(selected)
-        elif self.mode == "add":
-            edited = selected + value
-        else:
-            edited = selected * value
-        return output.index_copy(1, index, edited.to(output.dtype))
-
-    def _value_like(self, output: Tensor, *, n_units: int) -> Tensor:
-        """Return ``value`` as a tensor of shape [1 or N, 1 or k, 1, ...] matching ``output``'s dims."""
-        value = torch.as_tensor(self.value, dtype=output.dtype, device=output.device)
-        target = (output.shape[0], n_units)
-        try:
-            if value.ndim > 2 or torch.broadcast_shapes(value.shape, target) != target:
-                raise RuntimeError
-        except RuntimeError:
-            raise ValueError(f"edit value for layer {self.layer!r} has shape {tuple(value.shape)}, which does not "
-                             f"broadcast to [N, len(units)] = {list(target)}") from None
-        return value.reshape(tuple(value.shape) + (1,) * (output.ndim - value.ndim))
-
-
-def _check_mode(mode: str) -> None:
-    if mode not in _EDIT_MODES:
-        raise ValueError(f"unknown edit mode {mode!r}; expected one of {_EDIT_MODES}")
-
-
 class ActivationCache(Mapping[str, Tensor]):
     """Read-only mapping from layer name to captured activation.
 
@@ -220,7 +129,7 @@ def _first_tensor_index(output: Any) -> int | None:
                     "tuple containing a tensor")
 
 
-def _make_hook(name: str, edits: tuple[UnitEdit, ...], store: dict[str, Tensor] | None, *, detach: bool):
+def _make_hook(name: str, edits: tuple[Edit, ...], store: dict[str, Tensor] | None, *, detach: bool):
     def hook(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> Any:
         position = _first_tensor_index(output)
         tensor = output if position is None else output[position]
@@ -242,7 +151,7 @@ def hooks(
     model: nn.Module,
     *,
     capture: Iterable[str] = (),
-    edits: Iterable[UnitEdit] = (),
+    edits: Iterable[Edit] = (),
     detach: bool = False,
 ) -> Iterator[dict[str, Tensor]]:
     """Capture and edit layer outputs while the block runs.
@@ -256,7 +165,7 @@ def hooks(
         The model to hook; it is not modified.
     capture : iterable of str
         Dotted names of layers whose outputs are stored.
-    edits : iterable of UnitEdit
+    edits : iterable of UnitEdit or FunctionEdit
         Edits applied, in order, to layer outputs; the edited output is what is passed on and captured.
     detach : bool
         Store detached activations.
@@ -268,6 +177,9 @@ def hooks(
     """
     capture = tuple(dict.fromkeys(capture))
     edits = tuple(edits)
+    for edit in edits:
+        if not isinstance(edit, (UnitEdit, FunctionEdit)):
+            raise TypeError(f"edits must be UnitEdit or FunctionEdit objects; got {type(edit).__name__}")
     names = tuple(dict.fromkeys(capture + tuple(edit.layer for edit in edits)))
     modules = {name: resolve_module(model, name) for name in names}
     store: dict[str, Tensor] = {}
@@ -288,7 +200,7 @@ def run_with_cache(
     x: Tensor,
     layers: str | Iterable[str],
     *,
-    edits: Iterable[UnitEdit] = (),
+    edits: Iterable[Edit] = (),
     detach: bool = True,
 ) -> tuple[Tensor, ActivationCache]:
     """Run ``model`` on ``x`` and return its output with the named layers' activations.
@@ -301,8 +213,8 @@ def run_with_cache(
         Model input.
     layers : str or iterable of str
         Dotted names of the layers to capture.
-    edits : iterable of UnitEdit
-        Edits applied during the forward pass.
+    edits : iterable of UnitEdit or FunctionEdit
+        Edits applied, in order, during the forward pass.
     detach : bool
         Store detached activations (the returned output keeps its graph either way).
 

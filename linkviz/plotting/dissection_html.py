@@ -16,11 +16,11 @@ from typing import Literal
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..dissection.broden import ProbeDataset
 from ..dissection.dissect import DissectionResult
+from ..dissection.probe_dataset import ProbeDataset
 from ..dissection.report import display_label, summary_line, summary_table, unit_images
+from ..images import encode_image, tile_images
 from .dissection_figures import plot_detectors_per_concept
-from .images import encode_image, tile_images
 
 __all__ = ["dissection_html", "write_dissection_html"]
 

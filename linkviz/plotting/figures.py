@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -12,7 +13,7 @@ if TYPE_CHECKING:
 
 
 def plot_probability_paths(alphas: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str], *,
-                           highlight: Sequence[int] = (), ax: "Axes | None" = None) -> "Figure":
+                           highlight: Sequence[int] = (), ax: Axes | None = None) -> Figure:
     """Class probabilities along counterfactual paths: mean over examples with the 10-90 % band.
 
     Parameters

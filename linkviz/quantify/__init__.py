@@ -7,13 +7,16 @@ from linkviz.quantify.changes import (
     relative_area_change,
     unit_changes,
 )
+from linkviz.quantify.component_ellipses import (
+    ComponentEllipse,
+    component_ellipses,
+    match_components,
+    wrap_axial_degrees,
+)
 from linkviz.quantify.part_metrics import (
     METRICS,
-    ComponentEllipse,
     PartMeasurements,
-    component_ellipses,
     entropy_map,
-    match_components,
     measure_parts,
     part_angle,
     part_area,
@@ -21,7 +24,6 @@ from linkviz.quantify.part_metrics import (
     part_entropy,
     part_luminance,
     visibility_threshold,
-    wrap_axial_degrees,
 )
 from linkviz.quantify.pipeline import Segmenter, sweep_changes
 from linkviz.quantify.population import (
@@ -33,9 +35,6 @@ from linkviz.quantify.population import (
     hoyer_sparsity,
     label_sparsity,
     label_vectors,
-    plot_clustermap,
-    plot_embedding,
-    plot_label_sparsity,
     strongest_label,
     treves_rolls_sparsity,
     tsne_embedding,
@@ -66,9 +65,6 @@ __all__ = [
     "part_eccentricity",
     "part_entropy",
     "part_luminance",
-    "plot_clustermap",
-    "plot_embedding",
-    "plot_label_sparsity",
     "relative_area_change",
     "strongest_label",
     "sweep_changes",

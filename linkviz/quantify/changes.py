@@ -34,13 +34,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from linkviz.quantify.part_metrics import (
-    METRICS,
-    PartMeasurements,
-    measure_parts,
-    visibility_threshold,
-    wrap_axial_degrees,
-)
+from linkviz.quantify.component_ellipses import wrap_axial_degrees
+from linkviz.quantify.part_metrics import METRICS, PartMeasurements, measure_parts, visibility_threshold
 
 __all__ = ["ChangeTable", "aggregate_changes", "part_changes", "relative_area_change", "unit_changes"]
 

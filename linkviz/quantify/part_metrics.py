@@ -2,6 +2,8 @@
 
 Every metric is a function ``f(image, mask, ...) -> float`` on one uint8 RGB image ``[H, W, 3]`` and one boolean
 part mask ``[H, W]``; :func:`measure_parts` applies them to every step and part label of a tuning sequence.
+Connected components, their ellipses and their matching across steps are in
+:mod:`linkviz.quantify.component_ellipses`.
 
 Conventions
 -----------
@@ -12,7 +14,7 @@ Conventions
 - **eccentricity**, **angle**: of the ellipse with the same second moments as each connected component
   (:func:`skimage.measure.regionprops`). The angle is that of the major axis, in degrees, measured from the image
   x-axis (columns, to the right) counter-clockwise as the image is displayed, in ``(-90, 90]``: orientation is
-  axial, so 90 and -90 are the same angle and differences must be wrapped with :func:`wrap_axial_degrees`.
+  axial, so 90 and -90 are the same angle and differences must be wrapped with :func:`~linkviz.quantify.component_ellipses.wrap_axial_degrees`.
   Components smaller than ``min_component_area`` pixels (by default single pixels) have no ellipse: they are
   skipped and counted. A part's value is the area-weighted mean over its components (the axial mean, on doubled
   angles, for the angle).
@@ -26,19 +28,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import linear_sum_assignment
 from skimage.filters.rank import entropy as rank_entropy
-from skimage.measure import label as label_components
-from skimage.measure import regionprops
 from skimage.morphology import disk
+
+from linkviz.quantify.component_ellipses import (
+    component_ellipses,
+    match_components,
+    weighted_shape,
+)
 
 __all__ = [
     "METRICS",
-    "ComponentEllipse",
     "PartMeasurements",
-    "component_ellipses",
     "entropy_map",
-    "match_components",
     "measure_parts",
     "part_angle",
     "part_area",
@@ -46,7 +48,6 @@ __all__ = [
     "part_entropy",
     "part_luminance",
     "visibility_threshold",
-    "wrap_axial_degrees",
 ]
 
 METRICS = ("area", "luminance", "entropy", "eccentricity", "angle")
@@ -64,23 +65,6 @@ def _check_mask(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if mask.shape != shape:
         raise ValueError(f"mask shape {mask.shape} does not match the image's {shape}")
     return mask.astype(bool)
-
-
-def wrap_axial_degrees(delta: float | np.ndarray) -> float | np.ndarray:
-    """Wrap differences of axial angles (orientations) to ``(-90, 90]`` degrees.
-
-    Parameters
-    ----------
-    delta : float or ndarray
-        Angle differences in degrees.
-
-    Returns
-    -------
-    float or ndarray
-        The same differences modulo 180, in ``(-90, 90]``: 89 -> -89 (``delta = -178``) is a change of +2.
-    """
-    wrapped = 90.0 - np.mod(90.0 - np.asarray(delta, dtype=np.float64), 180.0)
-    return float(wrapped) if np.ndim(wrapped) == 0 else wrapped
 
 
 def visibility_threshold(shape: tuple[int, int], *, reference_pixels: float = 20.0,
@@ -162,77 +146,6 @@ def part_entropy(image: np.ndarray, mask: np.ndarray, *, radius: int = 5) -> flo
     return float(entropy_map(image, radius=radius)[mask].mean()) if mask.any() else float("nan")
 
 
-@dataclass(frozen=True)
-class ComponentEllipse:
-    """The moment ellipse of one connected component of a part.
-
-    Attributes
-    ----------
-    area : int
-        Pixels of the component.
-    centroid : (float, float)
-        ``(row, col)``.
-    eccentricity : float
-        In ``[0, 1]``; 0 for a disk.
-    angle : float
-        Major-axis angle in degrees from the x-axis, counter-clockwise as displayed, in ``(-90, 90]``.
-    major_axis, minor_axis : float
-        Full axis lengths in pixels.
-    """
-
-    area: int
-    centroid: tuple[float, float]
-    eccentricity: float
-    angle: float
-    major_axis: float
-    minor_axis: float
-
-
-def component_ellipses(mask: np.ndarray, *, connectivity: int = 2,
-                       min_component_area: int = 2) -> tuple[list[ComponentEllipse], int]:
-    """Moment ellipses of the connected components of a part mask.
-
-    Parameters
-    ----------
-    mask : ndarray of bool, shape (H, W)
-    connectivity : {1, 2}
-        1 for 4-connected, 2 for 8-connected components.
-    min_component_area : int
-        Components with fewer pixels have no meaningful ellipse: they are skipped and counted.
-
-    Returns
-    -------
-    ellipses : list of ComponentEllipse
-        In the order of :func:`skimage.measure.label`.
-    n_skipped : int
-        Number of components skipped for being smaller than ``min_component_area``.
-    """
-    components = label_components(np.asarray(mask, dtype=bool), connectivity=connectivity)
-    ellipses, n_skipped = [], 0
-    for region in regionprops(components):
-        if region.area < min_component_area:
-            n_skipped += 1
-            continue
-        # regionprops' orientation is measured from the row axis; +90 turns it into the displayed x-axis angle.
-        ellipses.append(ComponentEllipse(
-            area=int(region.area), centroid=(float(region.centroid[0]), float(region.centroid[1])),
-            eccentricity=float(region.eccentricity),
-            angle=wrap_axial_degrees(np.degrees(region.orientation) + 90.0),
-            major_axis=float(region.axis_major_length), minor_axis=float(region.axis_minor_length)))
-    return ellipses, n_skipped
-
-
-def _weighted_shape(ellipses: Sequence[ComponentEllipse]) -> tuple[float, float]:
-    """Area-weighted eccentricity and axial mean angle of a part's components (NaN, NaN if none)."""
-    if not ellipses:
-        return float("nan"), float("nan")
-    weights = np.array([e.area for e in ellipses], dtype=np.float64)
-    eccentricity = float(np.average([e.eccentricity for e in ellipses], weights=weights))
-    doubled = np.radians(2.0 * np.array([e.angle for e in ellipses]))
-    angle = np.degrees(np.arctan2(weights @ np.sin(doubled), weights @ np.cos(doubled))) / 2.0
-    return eccentricity, wrap_axial_degrees(angle)
-
-
 def part_eccentricity(image: np.ndarray, mask: np.ndarray, *, connectivity: int = 2,
                       min_component_area: int = 2) -> float:
     """Area-weighted mean eccentricity of the part's components; NaN if it has none.
@@ -243,11 +156,11 @@ def part_eccentricity(image: np.ndarray, mask: np.ndarray, *, connectivity: int 
         Unused; kept so that every metric has the signature ``f(image, mask, ...)``.
     mask : ndarray of bool, shape (H, W)
     connectivity, min_component_area
-        As in :func:`component_ellipses`.
+        As in :func:`~linkviz.quantify.component_ellipses.component_ellipses`.
     """
     ellipses, _ = component_ellipses(_check_mask(mask, image.shape[:2]), connectivity=connectivity,
                                      min_component_area=min_component_area)
-    return _weighted_shape(ellipses)[0]
+    return weighted_shape(ellipses)[0]
 
 
 def part_angle(image: np.ndarray, mask: np.ndarray, *, connectivity: int = 2,
@@ -260,50 +173,11 @@ def part_angle(image: np.ndarray, mask: np.ndarray, *, connectivity: int = 2,
         Unused; kept so that every metric has the signature ``f(image, mask, ...)``.
     mask : ndarray of bool, shape (H, W)
     connectivity, min_component_area
-        As in :func:`component_ellipses`.
+        As in :func:`~linkviz.quantify.component_ellipses.component_ellipses`.
     """
     ellipses, _ = component_ellipses(_check_mask(mask, image.shape[:2]), connectivity=connectivity,
                                      min_component_area=min_component_area)
-    return _weighted_shape(ellipses)[1]
-
-
-def _equivalent_radius(ellipses: Sequence[ComponentEllipse]) -> np.ndarray:
-    return np.sqrt(np.array([e.area for e in ellipses], dtype=np.float64) / np.pi)
-
-
-def match_components(reference: Sequence[ComponentEllipse], moving: Sequence[ComponentEllipse], *,
-                     max_distance: float | None = None) -> np.ndarray:
-    """Match the components of one step to those of the reference step by centroid distance.
-
-    A one-to-one assignment minimising the total centroid distance (Hungarian algorithm); a pair counts as a
-    match only if its centroids are at most ``max_distance`` apart.
-
-    Parameters
-    ----------
-    reference, moving : sequence of ComponentEllipse
-    max_distance : float, optional
-        In pixels. By default, the larger equivalent radius ``sqrt(area / pi)`` of the two components, i.e. a
-        centroid must lie roughly within the other component.
-
-    Returns
-    -------
-    ndarray of int, shape (len(moving),)
-        Index into ``reference`` of each moving component's match, -1 where there is none.
-    """
-    matched = np.full(len(moving), -1, dtype=np.int64)
-    if not reference or not moving:
-        return matched
-    ref_xy = np.array([e.centroid for e in reference])
-    mov_xy = np.array([e.centroid for e in moving])
-    distance = np.linalg.norm(ref_xy[:, None, :] - mov_xy[None, :, :], axis=-1)
-    if max_distance is None:
-        gate = np.maximum(_equivalent_radius(reference)[:, None], _equivalent_radius(moving)[None, :])
-    else:
-        gate = np.full_like(distance, float(max_distance))
-    rows, cols = linear_sum_assignment(distance)
-    keep = distance[rows, cols] <= gate[rows, cols]
-    matched[cols[keep]] = rows[keep]
-    return matched
+    return weighted_shape(ellipses)[1]
 
 
 @dataclass(frozen=True)
@@ -379,9 +253,9 @@ def measure_parts(images: np.ndarray, masks: np.ndarray, labels: Sequence[str], 
     entropy_radius : int
         Disk radius of the local entropy.
     connectivity, min_component_area
-        As in :func:`component_ellipses`.
+        As in :func:`~linkviz.quantify.component_ellipses.component_ellipses`.
     max_match_distance : float, optional
-        As ``max_distance`` in :func:`match_components`.
+        As ``max_distance`` in :func:`~linkviz.quantify.component_ellipses.match_components`.
 
     Returns
     -------
@@ -402,7 +276,7 @@ def measure_parts(images: np.ndarray, masks: np.ndarray, labels: Sequence[str], 
             found, n_skipped = component_ellipses(mask, connectivity=connectivity,
                                                   min_component_area=min_component_area)
             ellipses[step, name] = found
-            eccentricity, angle = _weighted_shape(found)
+            eccentricity, angle = weighted_shape(found)
             present = bool(mask.any())
             part_rows.append({
                 "step": step, "label": name, "area": float(mask.sum()),

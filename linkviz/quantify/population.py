@@ -16,7 +16,7 @@ normalised as by Vinje & Gallant (2000), ``(1 - (mean|x|)^2 / mean(x^2)) / (1 - 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -24,11 +24,6 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.manifold import TSNE
 
 from linkviz.quantify.changes import ChangeTable, aggregate_changes
-
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
-    from seaborn.matrix import ClusterGrid
 
 __all__ = [
     "LabelClustering",
@@ -39,8 +34,6 @@ __all__ = [
     "hoyer_sparsity",
     "label_sparsity",
     "label_vectors",
-    "plot_clustermap",
-    "plot_embedding",
     "strongest_label",
     "treves_rolls_sparsity",
     "tsne_embedding",
@@ -329,90 +322,6 @@ def cluster_label_vectors(vectors: LabelVectors, *, n_clusters: int, method: str
     tree = linkage(vectors.matrix(scaling=scaling), method=method, metric="euclidean")
     clusters = fcluster(tree, t=n_clusters, criterion="maxclust")
     return LabelClustering(units=vectors.units, linkage=tree, clusters=clusters, method=method, scaling=scaling)
-
-
-def plot_clustermap(vectors: LabelVectors, *, method: str = "ward", scaling: Scaling = "metric",
-                    n_clusters: int | None = None, **clustermap_kwargs: Any) -> ClusterGrid:
-    """Seaborn cluster map of the label vectors: units as rows (clustered), (label x metric) as columns.
-
-    Parameters
-    ----------
-    vectors : LabelVectors
-    method, scaling
-        As in :func:`cluster_label_vectors`; the row dendrogram is that clustering.
-    n_clusters : int, optional
-        If given, rows get a colour strip of the flat clusters.
-    **clustermap_kwargs
-        Passed to :func:`seaborn.clustermap` (defaults: ``cmap="vlag"``, ``center=0``, ``col_cluster=False``).
-
-    Returns
-    -------
-    seaborn.matrix.ClusterGrid
-        Its ``figure`` is the figure; ``dendrogram_row.reordered_ind`` maps rows back to ``vectors.units``.
-    """
-    import seaborn as sns
-
-    clustering = cluster_label_vectors(vectors, n_clusters=n_clusters or 1, method=method, scaling=scaling)
-    data = pd.DataFrame(vectors.matrix(scaling=scaling), index=pd.Index(vectors.units, name="unit"),
-                        columns=vectors.column_names)
-    options: dict[str, Any] = {"cmap": "vlag", "center": 0, "col_cluster": False, "figsize": (8, 8)}
-    if n_clusters is not None:
-        palette = sns.color_palette("tab10", n_colors=max(n_clusters, 1))
-        options["row_colors"] = pd.Series([palette[(c - 1) % len(palette)] for c in clustering.clusters],
-                                          index=data.index, name="cluster")
-    options.update(clustermap_kwargs)
-    return sns.clustermap(data, row_linkage=clustering.linkage, **options)
-
-
-def plot_label_sparsity(sparsity: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
-    """Histograms of label sparsity, one outline per metric (the rows of :func:`linkviz.quantify.label_sparsity`).
-
-    Parameters
-    ----------
-    sparsity : DataFrame
-        ``unit, metric, sparsity, index``; NaN rows (units that change no label) are left out and counted in
-        the legend.
-    ax : matplotlib Axes, optional
-    """
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        _, ax = plt.subplots(figsize=(4.5, 3.6))
-    bins = np.linspace(0.0, 1.0, 21)
-    for metric, group in sparsity.groupby("metric", sort=False):
-        values = group["sparsity"].dropna().to_numpy()
-        missing = len(group) - len(values)
-        ax.hist(values, bins=bins, histtype="step", linewidth=1.5,
-                label=f"{metric}" + (f" ({missing} unchanged)" if missing else ""))
-    index = str(sparsity["index"].iloc[0]) if len(sparsity) else ""
-    ax.set(xlabel=f"label sparsity ({index.replace('_', '-')}; 1 = one label)", ylabel="units", xlim=(0, 1))
-    ax.set_title("how few labels each unit changes", fontsize=9)
-    ax.legend(fontsize=7, frameon=False)
-    ax.figure.tight_layout()
-    return ax.figure
-
-
-def plot_embedding(embedding: UnitEmbedding, *, ax: Axes | None = None) -> Figure:
-    """Scatter of a tSNE embedding, coloured by each unit's strongest label.
-
-    Parameters
-    ----------
-    embedding : UnitEmbedding
-    ax : matplotlib Axes, optional
-    """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4.5, 4.0))
-    names = list(pd.unique(embedding.strongest_label))
-    colours = plt.get_cmap("tab20" if len(names) > 10 else "tab10")
-    for k, name in enumerate(names):
-        chosen = embedding.strongest_label == name
-        ax.scatter(*embedding.coordinates[chosen].T, s=8, color=colours(k % colours.N), label=str(name))
-    ax.set(xlabel="tSNE 1", ylabel="tSNE 2", xticks=[], yticks=[])
-    ax.legend(title="strongest change", fontsize=7, frameon=False, markerscale=2)
-    ax.figure.tight_layout()
-    return ax.figure
 
 
 def parse_sign(sign: int | str) -> int:

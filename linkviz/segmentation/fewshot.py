@@ -14,7 +14,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+
+from linkviz.minibatch_training import fit_minibatches
+from linkviz.models.modules import eval_mode
 
 __all__ = ["PartSegmenter", "check_masks", "predict_parts", "train_few_shot"]
 
@@ -131,6 +133,8 @@ def train_few_shot(
 ) -> PartSegmenter:
     """Train a :class:`PartSegmenter` on k labelled images.
 
+    The loop is :func:`~linkviz.minibatch_training.fit_minibatches` (no flips) with a step schedule.
+
     Parameters
     ----------
     features : Tensor, shape [K, C, R, R]
@@ -152,7 +156,7 @@ def train_few_shot(
     device : str or torch.device
         Where to train; the returned module stays there.
     progress : bool
-        Show a tqdm bar over epochs with the last epoch's loss.
+        Show a tqdm bar over the optimiser steps with the epoch's running loss.
 
     Returns
     -------
@@ -180,23 +184,18 @@ def train_few_shot(
     segmenter.feature_std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
     segmenter.to(device).train()
     features, masks = features.to(device), masks.to(device)
-    optimizer = torch.optim.Adam(segmenter.parameters(), lr=learning_rate, weight_decay=weight_decay)
-    schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=lr_step, gamma=lr_gamma)
-    generator = torch.Generator().manual_seed(seed)
-    bar = tqdm(range(epochs), desc="few-shot segmenter", disable=not progress)
-    for _ in bar:
-        order = torch.randperm(len(features), generator=generator).to(device)
-        total = 0.0
-        for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
-            loss = F.cross_entropy(segmenter(features[rows]), masks[rows])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(rows)
-        schedule.step()
-        bar.set_postfix(loss=f"{total / len(order):.4g}")
-    return segmenter.eval()
+    # StepLR stepped per optimiser step, every lr_step epochs' worth of steps: the reference's per-epoch schedule
+    steps_per_epoch = -(-len(features) // batch_size)
+
+    def step_schedule(optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=lr_step * steps_per_epoch, gamma=lr_gamma)
+
+    def batch_loss(rows: Tensor, flipped: Tensor) -> Tensor:
+        return F.cross_entropy(segmenter(features[rows]), masks[rows])
+
+    return fit_minibatches(segmenter, len(features), batch_loss, epochs=epochs, batch_size=batch_size,
+                           learning_rate=learning_rate, weight_decay=weight_decay, schedule=step_schedule,
+                           seed=seed, device=device, description="few-shot segmenter", progress=progress)
 
 
 @torch.no_grad()
@@ -219,13 +218,9 @@ def predict_parts(segmenter: PartSegmenter, features: Tensor, *, batch_size: int
     """
     features = _check_features(features)
     device = segmenter.feature_mean.device
-    was_training = segmenter.training
-    segmenter.eval()
-    try:
+    with eval_mode(segmenter):
         chunks = [segmenter(features[start:start + batch_size].to(device)).argmax(1).to(features.device)
                   for start in range(0, len(features), batch_size)]
-    finally:
-        segmenter.train(was_training)
     if not chunks:
         return torch.zeros((0, *features.shape[2:]), dtype=torch.long, device=features.device)
     return torch.cat(chunks)

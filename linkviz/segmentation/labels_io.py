@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["LABELS_FILE", "LabelFileError", "PaintedLabels", "load_labels", "save_labels"]
+__all__ = ["LABELS_FILE", "LabelFileError", "PaintedLabels", "check_label_names", "load_labels", "save_labels"]
 
 LABELS_FILE = "labels.json"
 _FORMAT = "linkviz-part-labels"
@@ -57,13 +57,37 @@ class PaintedLabels:
         return len(self.masks)
 
 
-def _check_label_names(label_names: Sequence[str]) -> tuple[str, ...]:
+def check_label_names(label_names: Sequence[str]) -> tuple[str, ...]:
+    """Check the names of a part label set and return them as a tuple.
+
+    A part label set names the background (id 0) and at least one part, as a few-shot segmenter needs two
+    classes (:class:`~linkviz.segmentation.PartSegmenter`), and no more labels than a uint8 map can hold.
+
+    Parameters
+    ----------
+    label_names : sequence of str, length L
+        Name of each label id, background first.
+
+    Returns
+    -------
+    tuple of str, length L
+
+    Raises
+    ------
+    ValueError
+        For fewer than 2 or more than 256 names, or names that are not distinct non-empty strings.
+    """
     names = tuple(label_names)
-    if not 1 <= len(names) <= _MAX_LABELS:
-        raise ValueError(f"need between 1 and {_MAX_LABELS} label names (uint8 maps); got {len(names)}")
+    if not 2 <= len(names) <= _MAX_LABELS:
+        raise ValueError(f"need between 2 and {_MAX_LABELS} label names (the background and at least one part, "
+                         f"uint8 maps); got {len(names)}")
     if not all(isinstance(name, str) and name for name in names) or len(set(names)) != len(names):
         raise ValueError(f"label names must be distinct non-empty strings; got {list(names)}")
     return names
+
+
+#: Former private name, still imported by :mod:`linkviz.controllers.label_painting`; use :func:`check_label_names`.
+_check_label_names = check_label_names
 
 
 def _check_ids(mask: np.ndarray, *, n_labels: int, where: str) -> None:
@@ -89,7 +113,7 @@ def save_labels(
     masks : ndarray of int, shape (N, H, W), or sequence of (H, W) arrays
         Label ids in ``[0, len(label_names))``.
     label_names : sequence of str
-        Distinct names, one per label id (at most 256).
+        Distinct names, one per label id: the background and at least one part (see :func:`check_label_names`).
     names : sequence of str, optional
         File stem of each map (letters, digits, ``._-``); default ``"000"``, ``"001"``, ...
 
@@ -105,7 +129,7 @@ def save_labels(
     LabelFileError
         If a map holds an id outside ``[0, len(label_names))``.
     """
-    label_names = _check_label_names(label_names)
+    label_names = check_label_names(label_names)
     masks = [np.asarray(mask) for mask in masks]
     names = tuple(f"{i:03d}" for i in range(len(masks))) if names is None else tuple(names)
     if len(names) != len(masks) or len(set(names)) != len(names):
@@ -144,7 +168,7 @@ def _read_index(path: Path) -> tuple[tuple[str, ...], list[str]]:
     if not isinstance(files, list) or not all(isinstance(f, str) and _SAFE_NAME.match(f) for f in files):
         raise LabelFileError(f"{path}: \"files\" must be a list of plain PNG file names in the same folder")
     try:
-        label_names = _check_label_names(index.get("label_names") or ())
+        label_names = check_label_names(index.get("label_names") or ())
     except ValueError as error:
         raise LabelFileError(f"{path}: {error}") from None
     return label_names, files

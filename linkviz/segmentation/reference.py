@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from linkviz.minibatch_training import fit_minibatches
+from linkviz.models.modules import eval_mode
 from linkviz.segmentation.fewshot import check_masks
 
 __all__ = ["RenderSegmenter", "images_to_tensor", "segment_images", "train_render_segmenter"]
@@ -166,13 +167,9 @@ def segment_images(model: RenderSegmenter, images: np.ndarray | Tensor, *, batch
     """
     inputs = images_to_tensor(images)
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         chunks = [model(inputs[start:start + batch_size].to(device)).argmax(1).cpu()
                   for start in range(0, len(inputs), batch_size)]
-    finally:
-        model.train(was_training)
     if not chunks:
         return np.zeros((0, *inputs.shape[2:]), np.int64)
     return torch.cat(chunks).numpy()

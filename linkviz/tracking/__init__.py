@@ -12,7 +12,6 @@ from linkviz.tracking.arrows import (
     MotionArrows,
     direction_colors,
     draw_motion_arrows,
-    plot_motion_quiver,
     strongest_motions,
 )
 from linkviz.tracking.flow import MotionField, dense_flow, residual_flow
@@ -37,7 +36,6 @@ __all__ = [
     "divergence_map",
     "draw_motion_arrows",
     "part_motion",
-    "plot_motion_quiver",
     "residual_flow",
     "strongest_motions",
     "summarize_motion",

@@ -9,7 +9,6 @@ down = violet), saturation = magnitude / ``max_magnitude``, value 1.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 from skimage import draw
@@ -17,11 +16,7 @@ from skimage.color import hsv2rgb
 
 from linkviz.tracking.flow import MotionField
 
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
-
-__all__ = ["MotionArrows", "direction_colors", "draw_motion_arrows", "plot_motion_quiver", "strongest_motions"]
+__all__ = ["MotionArrows", "darkened_rgb", "default_arrow_scale", "direction_colors", "draw_motion_arrows", "strongest_motions"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -155,12 +150,12 @@ def draw_motion_arrows(image: np.ndarray, field: MotionField, *, quantile: float
     """
     if upscale < 1 or thickness < 1:
         raise ValueError(f"upscale and thickness must be >= 1; got {upscale}, {thickness}")
-    canvas = _darkened_rgb(image, field.shape, brightness=brightness, value_range=value_range)
+    canvas = darkened_rgb(image, field.shape, brightness=brightness, value_range=value_range)
     canvas = np.repeat(np.repeat(canvas, upscale, axis=0), upscale, axis=1)
     arrows = strongest_motions(field, quantile=quantile, step=step, min_magnitude=min_magnitude)
     if not len(arrows):
         return canvas
-    scale = _arrow_scale(arrows, step) if arrow_scale is None else arrow_scale
+    scale = default_arrow_scale(arrows, step) if arrow_scale is None else arrow_scale
     colors = direction_colors(arrows.angle, arrows.magnitude,
                               max_magnitude=max_magnitude or float(arrows.magnitude.max()))
     colors = np.round(colors * 255).astype(np.uint8)
@@ -170,45 +165,7 @@ def draw_motion_arrows(image: np.ndarray, field: MotionField, *, quantile: float
     return canvas
 
 
-def plot_motion_quiver(image: np.ndarray, field: MotionField, *, quantile: float = 0.85, step: int = 6,
-                       brightness: float = 0.4, arrow_scale: float | None = None,
-                       max_magnitude: float | None = None, min_magnitude: float = 0.1,
-                       value_range: tuple[float, float] = (0.0, 1.0), ax: Axes | None = None) -> Figure:
-    """Vector figure of the strongest motions: a matplotlib quiver on the darkened image.
-
-    Parameters
-    ----------
-    image : ndarray, shape (H, W) or (H, W, 3)
-        The reference image; uint8 or float in ``value_range``.
-    field : MotionField
-        Flow of shape (2, H, W).
-    quantile, step, min_magnitude, brightness, arrow_scale, max_magnitude, value_range
-        As in :func:`draw_motion_arrows`.
-    ax : matplotlib Axes, optional
-
-    Returns
-    -------
-    matplotlib Figure
-    """
-    import matplotlib.pyplot as plt
-
-    background = _darkened_rgb(image, field.shape, brightness=brightness, value_range=value_range)
-    arrows = strongest_motions(field, quantile=quantile, step=step, min_magnitude=min_magnitude)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4.0, 4.0 * field.shape[0] / field.shape[1]))
-    ax.imshow(background, interpolation="nearest")
-    if len(arrows):
-        scale = _arrow_scale(arrows, step) if arrow_scale is None else arrow_scale
-        colors = direction_colors(arrows.angle, arrows.magnitude,
-                                  max_magnitude=max_magnitude or float(arrows.magnitude.max()))
-        ax.quiver(arrows.positions[:, 1], arrows.positions[:, 0], arrows.vectors[:, 1], arrows.vectors[:, 0],
-                  color=colors, angles="xy", scale_units="xy", scale=1.0 / scale, width=0.006)
-    ax.set_axis_off()
-    ax.set_title(f"strongest {100 * (1 - quantile):.0f}% of motions", fontsize=9)
-    return ax.figure
-
-
-def _darkened_rgb(image: np.ndarray, shape: tuple[int, int], *, brightness: float,
+def darkened_rgb(image: np.ndarray, shape: tuple[int, int], *, brightness: float,
                   value_range: tuple[float, float]) -> np.ndarray:
     """``image`` as uint8 RGB of shape (H, W, 3), scaled by ``brightness``."""
     image = np.asarray(image)
@@ -228,7 +185,7 @@ def _darkened_rgb(image: np.ndarray, shape: tuple[int, int], *, brightness: floa
     return np.round(unit * brightness * 255).astype(np.uint8)
 
 
-def _arrow_scale(arrows: MotionArrows, step: int) -> float:
+def default_arrow_scale(arrows: MotionArrows, step: int) -> float:
     """Drawn length per pixel of motion that makes the longest arrow 0.9 cells long."""
     return 0.9 * step / float(arrows.magnitude.max())
 

@@ -1,6 +1,9 @@
 """Edits of the penultimate activations r, and the values a unit is tuned through.
 
-Perturbations are small frozen objects with one method, ``apply(r) -> r'``; they never modify their input.
+Perturbations are small frozen objects that speak the model layer's edit vocabulary: ``as_edit(layer)`` is the
+perturbation as a :class:`~linkviz.models.UnitEdit` (replace, add ``k * std``, scale), usable in any forward pass
+through :func:`~linkviz.models.run_with_cache`, and ``apply(r) -> r'`` applies that edit to activations
+``r [N, D]`` directly. They never modify their input.
 Because the link is linear (``w = A r + b``), moving unit ``i`` from ``v0`` to ``v`` moves w by
 ``(v - v0) * A[:, i]`` for every image: :func:`tuned_latents` uses this to get every step of a sweep from one
 linked base latent per image.
@@ -17,6 +20,8 @@ import torch
 from torch import Tensor
 
 from linkviz.linking.link import LinearLink
+from linkviz.linking.unit_stats import UnitStats
+from linkviz.models.edits import UnitEdit, as_unit, as_units
 
 __all__ = [
     "AddStd",
@@ -32,13 +37,12 @@ __all__ = [
 ValueMode = Literal["range", "std", "reference"]
 _VALUE_MODES: tuple[str, ...] = ("range", "std", "reference")
 _DEFAULT_STEPS = {"range": 5, "std": 5, "reference": 3}
+_R = "r"  # the layer name edits applied straight to r carry (it only appears in messages)
 
 
 def _units_tuple(units: int | Sequence[int]) -> tuple[int, ...]:
-    """Normalise ``units`` to a non-empty tuple of distinct non-negative ints."""
-    if isinstance(units, (int, np.integer)):
-        units = (units,)
-    units = tuple(int(u) for u in units)
+    """Normalise ``units`` to a non-empty tuple of distinct non-negative ints; ValueError for non-integers."""
+    units = as_units(units)
     if not units:
         raise ValueError("units must name at least one unit")
     if len(set(units)) != len(units):
@@ -58,13 +62,6 @@ def _check_r(r: Tensor, units: tuple[int, ...]) -> None:
         raise IndexError(f"units {bad} out of range for r with D={n_units} units (valid: 0..{n_units - 1})")
 
 
-def _replace_units(r: Tensor, units: tuple[int, ...], new_values: Tensor) -> Tensor:
-    """Copy of ``r`` whose columns ``units`` are ``new_values`` (broadcast to [N, len(units)])."""
-    index = torch.as_tensor(units, dtype=torch.long, device=r.device)
-    new_values = torch.broadcast_to(new_values.to(r.dtype), (r.shape[0], len(units)))
-    return r.index_copy(1, index, new_values)
-
-
 def _per_unit(value: float | Sequence[float], units: tuple[int, ...], name: str) -> float | tuple[float, ...]:
     if isinstance(value, (int, float, np.integer, np.floating)):
         value = float(value)
@@ -79,73 +76,6 @@ def _per_unit(value: float | Sequence[float], units: tuple[int, ...], name: str)
     return values
 
 
-@dataclass(frozen=True, eq=False)
-class UnitStats:
-    """Per-unit statistics of r over a base set.
-
-    Attributes
-    ----------
-    min, max, mean, std : ndarray of float32, shape (D,)
-        Observed minimum, maximum, mean and (population) standard deviation of each unit.
-    n_samples : int
-        Number of base examples the statistics were computed on.
-    """
-
-    min: np.ndarray
-    max: np.ndarray
-    mean: np.ndarray
-    std: np.ndarray
-    n_samples: int
-
-    def __post_init__(self) -> None:
-        arrays = [np.asarray(getattr(self, name), dtype=np.float32) for name in ("min", "max", "mean", "std")]
-        if any(a.ndim != 1 or a.shape != arrays[0].shape for a in arrays):
-            raise ValueError(f"min, max, mean and std must share one shape (D,); got {[a.shape for a in arrays]}")
-        for name, array in zip(("min", "max", "mean", "std"), arrays):
-            object.__setattr__(self, name, array)
-
-    @property
-    def n_units(self) -> int:
-        """D, the number of units."""
-        return self.min.shape[0]
-
-    @classmethod
-    def from_activations(cls, r: Tensor | np.ndarray) -> UnitStats:
-        """Statistics of activations ``r``.
-
-        Parameters
-        ----------
-        r : Tensor or ndarray, shape [N, D]
-            Penultimate activations of the base set, N >= 1.
-
-        Returns
-        -------
-        UnitStats
-
-        Raises
-        ------
-        ValueError
-            If ``r`` is not 2-d and non-empty, or holds NaN or infinite values (the message gives their count).
-        """
-        r = r.detach().cpu().numpy() if isinstance(r, Tensor) else np.asarray(r)
-        if r.ndim != 2 or r.shape[0] == 0 or r.shape[1] == 0:
-            raise ValueError(f"r must have shape [N >= 1, D >= 1]; got {list(r.shape)}")
-        r = r.astype(np.float64)
-        n_bad = int((~np.isfinite(r)).sum())
-        if n_bad:
-            raise ValueError(f"r holds {n_bad} NaN or infinite values out of {r.size}; clean the activations first")
-        return cls(min=r.min(axis=0), max=r.max(axis=0), mean=r.mean(axis=0), std=r.std(axis=0),
-                   n_samples=r.shape[0])
-
-    def check_unit(self, unit: int) -> int:
-        """Return ``unit`` as int, or raise IndexError if it is not in ``[0, D)``."""
-        unit = int(unit)
-        if not 0 <= unit < self.n_units:
-            raise IndexError(f"unit {unit} out of range for r with D={self.n_units} units "
-                             f"(valid: 0..{self.n_units - 1})")
-        return unit
-
-
 @dataclass(frozen=True)
 class SetUnits:
     """Set units to a value: ``r'[:, u] = value``.
@@ -153,7 +83,7 @@ class SetUnits:
     Parameters
     ----------
     units : int or sequence of int
-        Units to edit.
+        Units to edit (ints or numpy integers; a float such as 3.7 is refused, not truncated).
     value : float or sequence of float
         One value for all units, or one per unit.
     """
@@ -165,10 +95,14 @@ class SetUnits:
         object.__setattr__(self, "units", _units_tuple(self.units))
         object.__setattr__(self, "value", _per_unit(self.value, self.units, "value"))
 
+    def as_edit(self, layer: str) -> UnitEdit:
+        """This perturbation as a ``replace`` edit of the output of ``layer`` (e.g. the penultimate layer)."""
+        return UnitEdit(layer, self.units, "replace", self.value)
+
     def apply(self, r: Tensor) -> Tensor:
         """Return an edited copy of ``r [N, D]`` (differentiable); IndexError if a unit is not in ``[0, D)``."""
         _check_r(r, self.units)
-        return _replace_units(r, self.units, torch.as_tensor(self.value, device=r.device))
+        return self.as_edit(_R).apply(r)
 
 
 @dataclass(frozen=True)
@@ -178,7 +112,7 @@ class AddStd:
     Parameters
     ----------
     units : int or sequence of int
-        Units to edit.
+        Units to edit (ints or numpy integers; a float such as 3.7 is refused, not truncated).
     k : float or sequence of float
         Number of standard deviations, for all units or one per unit.
     stats : UnitStats
@@ -195,14 +129,25 @@ class AddStd:
         for unit in self.units:
             self.stats.check_unit(unit)
 
+    def as_edit(self, layer: str, *, dtype: torch.dtype = torch.float32) -> UnitEdit:
+        """This perturbation as an ``add`` edit of the output of ``layer``, adding ``k * std [len(units)]``.
+
+        Parameters
+        ----------
+        layer : str
+            Dotted module name whose output the statistics describe (e.g. the penultimate layer).
+        dtype : torch.dtype
+            Precision ``k * std`` is computed in: that of the activations it is added to.
+        """
+        std = torch.as_tensor(self.stats.std[list(self.units)], dtype=dtype)
+        return UnitEdit(layer, self.units, "add", torch.as_tensor(self.k, dtype=dtype) * std)
+
     def apply(self, r: Tensor) -> Tensor:
         """Return an edited copy of ``r [N, D]`` (differentiable); IndexError if a unit is not in ``[0, D)``."""
         _check_r(r, self.units)
         if r.shape[1] != self.stats.n_units:
             raise ValueError(f"stats describe D={self.stats.n_units} units but r has D={r.shape[1]}")
-        std = torch.as_tensor(self.stats.std[list(self.units)], device=r.device, dtype=r.dtype)
-        shift = torch.as_tensor(self.k, device=r.device, dtype=r.dtype) * std
-        return _replace_units(r, self.units, r[:, list(self.units)] + shift)
+        return self.as_edit(_R, dtype=r.dtype).apply(r)
 
 
 @dataclass(frozen=True)
@@ -212,7 +157,7 @@ class ScaleUnits:
     Parameters
     ----------
     units : int or sequence of int
-        Units to edit.
+        Units to edit (ints or numpy integers; a float such as 3.7 is refused, not truncated).
     factor : float or sequence of float
         One factor for all units, or one per unit.
     """
@@ -224,11 +169,14 @@ class ScaleUnits:
         object.__setattr__(self, "units", _units_tuple(self.units))
         object.__setattr__(self, "factor", _per_unit(self.factor, self.units, "factor"))
 
+    def as_edit(self, layer: str) -> UnitEdit:
+        """This perturbation as a ``scale`` edit of the output of ``layer`` (e.g. the penultimate layer)."""
+        return UnitEdit(layer, self.units, "scale", self.factor)
+
     def apply(self, r: Tensor) -> Tensor:
         """Return an edited copy of ``r [N, D]`` (differentiable); IndexError if a unit is not in ``[0, D)``."""
         _check_r(r, self.units)
-        factor = torch.as_tensor(self.factor, device=r.device, dtype=r.dtype)
-        return _replace_units(r, self.units, r[:, list(self.units)] * factor)
+        return self.as_edit(_R).apply(r)
 
 
 def _range_with_current(low: float, high: float, current: np.ndarray, n_steps: int) -> np.ndarray:
@@ -289,11 +237,11 @@ def unit_values(
     IndexError
         If ``unit`` is out of range.
     ValueError
-        For an unknown mode, too few steps, a missing or non-finite ``current``.
+        For a non-integer ``unit``, an unknown mode, too few steps, a missing or non-finite ``current``.
     """
     if mode not in _VALUE_MODES:
         raise ValueError(f"unknown mode {mode!r}; expected one of {_VALUE_MODES}")
-    unit = stats.check_unit(unit)
+    unit = stats.check_unit(as_unit(unit))
     n_steps = _DEFAULT_STEPS[mode] if n_steps is None else int(n_steps)
     minimum_steps = 3 if mode == "range" else 1
     if n_steps < minimum_steps:

@@ -27,9 +27,10 @@ from tqdm.auto import tqdm
 
 from linkviz.cache import ChunkedStore
 from linkviz.hashing import hash_arguments, hash_state
-from linkviz.linking.link import LinearLink
+from linkviz.images import to_uint8
+from linkviz.linking.link import LinearLink, check_activations
+from linkviz.models.edits import as_units
 from linkviz.models.generator import Generator
-from linkviz.plotting.images import to_uint8
 from linkviz.tuning.perturbations import UnitStats, ValueMode, tuned_latents, unit_values
 
 __all__ = ["SweepResult", "run_sweep"]
@@ -37,16 +38,6 @@ __all__ = ["SweepResult", "run_sweep"]
 _FORMAT_VERSION = 1
 _CHUNK_BYTES = 64 * 2**20
 _META_FILE = "meta.json"  # written by ChunkedStore
-
-
-def _check_r_base(r_base: Tensor | np.ndarray, link: LinearLink, device: torch.device | str) -> Tensor:
-    r_base = torch.as_tensor(r_base).detach().to(device=device, dtype=torch.float32)
-    if r_base.ndim != 2 or r_base.shape[0] == 0 or r_base.shape[1] != link.r_dim:
-        raise ValueError(f"r_base must have shape [N_seeds >= 1, D={link.r_dim}]; got {list(r_base.shape)}")
-    n_bad = int((~torch.isfinite(r_base)).sum())
-    if n_bad:
-        raise ValueError(f"r_base holds {n_bad} NaN or infinite values out of {r_base.numel()}")
-    return r_base
 
 
 def _chunk_units(units: tuple[int, ...], units_per_chunk: int) -> list[tuple[int, ...]]:
@@ -107,7 +98,7 @@ def run_sweep(
     *,
     stats: UnitStats,
     out_dir: str | os.PathLike[str],
-    units: Sequence[int] | None = None,
+    units: int | Sequence[int] | None = None,
     n_steps: int | None = None,
     mode: ValueMode = "range",
     units_per_chunk: int | None = None,
@@ -135,8 +126,8 @@ def run_sweep(
     out_dir : path
         The sweep's directory (created). Rerunning with the same arguments resumes; a directory holding a sweep
         made with other arguments raises :class:`~linkviz.cache.CacheMismatchError`.
-    units : sequence of int, optional
-        Units to sweep; default all ``D``.
+    units : int or sequence of int, optional
+        Units to sweep (ints or numpy integers); default all ``D``.
     n_steps : int, optional
         Values per unit; default 5 (3 for ``mode="reference"``).
     mode : {"range", "std", "reference"}
@@ -163,14 +154,15 @@ def run_sweep(
     IndexError
         If a unit is out of range.
     ValueError
-        For mismatched shapes, NaN in ``r_base`` or bad options.
+        For a non-integer unit (3.7 is refused, not truncated), mismatched shapes, NaN in ``r_base`` or bad
+        options.
     CacheMismatchError
         If ``out_dir`` holds a sweep computed with other arguments.
     """
-    r_base = _check_r_base(r_base, link, device)
+    r_base = check_activations(r_base, link, device, name="r_base")
     if stats.n_units != link.r_dim:
         raise ValueError(f"stats describe D={stats.n_units} units but the link expects {link.r_dim}")
-    units = tuple(range(link.r_dim)) if units is None else tuple(stats.check_unit(u) for u in units)
+    units = tuple(range(link.r_dim)) if units is None else tuple(stats.check_unit(u) for u in as_units(units))
     if not units or len(set(units)) != len(units):
         raise ValueError(f"units must be non-empty and distinct; got {units}")
     if batch_size < 1:

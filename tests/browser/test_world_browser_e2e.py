@@ -32,16 +32,16 @@ NOTEBOOK = "world_browser.ipynb"
 # tests/widgets/test_world_browser.py (the flow under test is the same).
 CELL = """\
 from pathlib import Path
-from linkviz.toyworld.world import DEFAULT_WEIGHTS
+from linkviz.worlds.toy.world import DEFAULT_WEIGHTS
 from linkviz.widgets import WorldBrowser
 
 world = None  # the committed toy-world weights
 if not (Path(DEFAULT_WEIGHTS) / "generator.safetensors").exists():
     import torch
     from linkviz.models.classifier import Classifier
-    from linkviz.toyworld import TOY_CLASSIFIER_SPEC, ToyWorld
-    from linkviz.toyworld.classifier_net import ToyResNet
-    from linkviz.toyworld.generator_net import ToyGenerator
+    from linkviz.worlds.toy import TOY_CLASSIFIER_SPEC, ToyWorld
+    from linkviz.worlds.toy.classifier_net import ToyResNet
+    from linkviz.worlds.toy.generator_net import ToyGenerator
     torch.manual_seed(0)
     generator = ToyGenerator().eval()
     generator.update_w_avg(samples_per_class=16, seed=0)

@@ -10,7 +10,7 @@ import torch
 
 from linkviz.counterfactual import CounterfactualResult, counterfactual_loss, find_counterfactuals
 from linkviz.counterfactual.optimise import render_and_classify
-from linkviz.linking.link import LinearLink
+from linkviz.linking.link import LinearLink, check_activations
 
 
 def _run(world, r, origin, target, **options) -> CounterfactualResult:
@@ -167,7 +167,7 @@ def test_image_objective_reaches_targets_the_head_cannot_see_through_the_link(wo
     swap = np.eye(3, dtype=np.float32)[[0, 2, 1]]
     link = LinearLink(weight=swap, bias=np.zeros(3, dtype=np.float32))
     r = torch.tensor([[3.0, 1.5, 1.2], [3.1, 1.2, 1.4]])
-    options = dict(origin=0, target=1, max_steps=150, cosine_weight=1.0, progress=False)
+    options = {"origin": 0, "target": 1, "max_steps": 150, "cosine_weight": 1.0, "progress": False}
     reference = find_counterfactuals(link, generator, classifier, r, **options)
     assert not reference.success.any()
     assert set(reference.predicted) <= {0, 2}
@@ -177,3 +177,17 @@ def test_image_objective_reaches_targets_the_head_cannot_see_through_the_link(wo
     np.testing.assert_array_equal(logits.argmax(dim=1).numpy(), [1, 1])
     with pytest.raises(ValueError, match="objective"):
         find_counterfactuals(link, generator, classifier, r, objective="pixels", **options)
+
+
+def test_check_activations():
+    """The one check of r against a link that counterfactuals and tuning sweeps share."""
+    link = LinearLink(weight=np.ones((2, 3)), bias=np.zeros(2))
+    r = check_activations(np.arange(6, dtype=np.float64).reshape(2, 3), link, "cpu")
+    assert r.dtype == torch.float32 and r.device.type == "cpu" and not r.requires_grad
+    np.testing.assert_array_equal(r, [[0, 1, 2], [3, 4, 5]])
+    with pytest.raises(ValueError, match=r"r must have shape \[N >= 1, D=3\]; got \[2, 4\]"):
+        check_activations(torch.zeros(2, 4), link, "cpu")
+    with pytest.raises(ValueError, match=r"shift must have shape \[N >= 1, D=3\]; got \[3\]"):
+        check_activations(torch.zeros(3), link, "cpu", name="shift")
+    with pytest.raises(ValueError, match="r holds 2 NaN or infinite values out of 6"):
+        check_activations(torch.tensor([[0.0, float("nan"), 1.0], [float("-inf"), 0.0, 0.0]]), link, "cpu")

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch.nn.functional as F
+from single_thread import single_thread  # noqa: F401  (autouse: one torch thread)
 
 from linkviz.dissection import ProbeDataset
-from single_thread import single_thread  # noqa: F401  (autouse: one torch thread)
 
 
 @pytest.fixture(scope="session")
 def toy_probe():
     """Five toy-world images (one per class) with all five categories."""
-    from linkviz.dissection import build_toy_probe
+    from linkviz.worlds.toy import build_toy_probe
 
     return build_toy_probe(1, seed=0)
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from linkviz.dissection import TOY_CATEGORIES, BrodenFormatError, ProbeDataset, read, write
-from linkviz.dissection.toy_probe import toy_label_names
+from linkviz.dissection import BrodenFormatError, ProbeDataset, read, write
+from linkviz.worlds.toy import TOY_CATEGORIES, toy_label_names
 
 
 def assert_same_probe(actual: ProbeDataset, expected: ProbeDataset) -> None:

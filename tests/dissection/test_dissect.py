@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from linkviz.dissection import DissectionResult, ProbeDataset, dissect, dissection_cache_key
+from linkviz.dissection import DissectionResult, ProbeDataset, Tally, dissect, dissection_cache_key
 from linkviz.models.hooks import LayerNotFoundError
 
 NAMES = ("-", "square", "red-c", "beach-s")
@@ -92,6 +93,35 @@ def test_no_hooks_leak_and_training_mode_restored(square_probe):
     assert not any(module._forward_hooks for module in model.modules())
 
 
+def test_rerunning_the_model_gives_the_kept_activations_result(square_probe):
+    model = tiny_model()
+    kept = dissect(model, "0", square_probe, quantile=0.1, batch_size=5, progress=False)
+    rerun = dissect(model, "0", square_probe, quantile=0.1, batch_size=5, keep_activations_bytes=0, progress=False)
+    np.testing.assert_array_equal(rerun.thresholds, kept.thresholds)
+    for name in ("intersection", "activation", "truth", "active"):
+        np.testing.assert_array_equal(getattr(rerun.counts, name), getattr(kept.counts, name))
+    np.testing.assert_array_equal(rerun.top_maps, kept.top_maps)
+
+
+@pytest.mark.parametrize("keep_activations_bytes", [0, 2**28])
+def test_modes_restored_when_dissection_fails_half_way(square_probe, monkeypatch, keep_activations_bytes):
+    """The tally raises in the second pass; every submodule gets its own mode back before the error reaches the
+    caller (also while the traceback still holds the activation generator)."""
+    def fail(*args, **kwargs):
+        raise RuntimeError("tally failed")
+
+    monkeypatch.setattr(Tally, "update", fail)
+    model = tiny_model().train()
+    model[2].eval()
+    with pytest.raises(RuntimeError, match="tally failed") as info:
+        dissect(model, "1", square_probe, keep_activations_bytes=keep_activations_bytes, progress=False)
+    assert [m.training for m in model.modules()] == [True, True, True, False, True]
+    del info  # frees the traceback: an unclosed activation generator would now put the model back in eval mode
+    gc.collect()
+    assert [m.training for m in model.modules()] == [True, True, True, False, True]
+    assert not any(module._forward_hooks for module in model.modules())
+
+
 def test_cache_key_covers_layer_and_every_argument(square_probe):
     model = tiny_model()
     key = dissection_cache_key(model, "1", square_probe)
@@ -129,14 +159,14 @@ def test_bad_arguments(square_probe):
         dissect(model, "1", square_probe, categories=["material"], progress=False)
 
 
-WEIGHTS = Path(__file__).resolve().parents[2] / "linkviz" / "toyworld" / "weights" / "classifier.safetensors"
+WEIGHTS = Path(__file__).resolve().parents[2] / "linkviz" / "worlds" / "toy" / "weights" / "classifier.safetensors"
 
 
 @pytest.mark.skipif(not WEIGHTS.exists(), reason="toy classifier weights not present")
 def test_toy_classifier_layer4_smoke(toy_probe):
     from linkviz.models.classifier import Classifier
-    from linkviz.toyworld import TOY_CLASSIFIER_SPEC
-    from linkviz.toyworld.world import load_classifier_module
+    from linkviz.worlds.toy import TOY_CLASSIFIER_SPEC
+    from linkviz.worlds.toy.world import load_classifier_module
 
     classifier = Classifier(load_classifier_module(), TOY_CLASSIFIER_SPEC)
     for mode in ("paper", "lite"):
@@ -163,7 +193,7 @@ def test_toy_classifier_has_object_part_and_colour_detectors():
     parts and for some colours (measured: 5/5 objects, 8/10 parts, 3 colours; no texture concept passes 0.04, as
     expected: the classifier does not need textures, see ``test_classifier_does_not_need_textures``)."""
     import linkviz
-    from linkviz.dissection import build_toy_probe
+    from linkviz.worlds.toy import build_toy_probe
 
     probe = build_toy_probe(20, seed=3)
     result = dissect(linkviz.load_toy_world().classifier, "layer4", probe, progress=False)

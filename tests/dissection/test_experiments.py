@@ -160,6 +160,23 @@ def test_identity_rotation_keeps_and_permutation_permutes_detectors(palette_prob
     assert not any(m._forward_hooks for m in model.modules())
 
 
+def test_rotated_units_is_an_edit_through_hooks(palette_probe):
+    """Inside the block the layer outputs rotation @ a at every position; a wrong-size rotation fails at the
+    forward pass with a clear message, and no hook is left behind either way."""
+    model = PaletteDetectors()
+    images = palette_probe.images[:3]
+    plain = layer_activations(model, "units", images)
+    rotation = random_rotation(4, seed=1)
+    with rotated_units(model, "units", rotation):
+        rotated = layer_activations(model, "units", images)
+    expected = torch.einsum("ij,njhw->nihw", torch.as_tensor(rotation, dtype=torch.float32), plain)
+    torch.testing.assert_close(rotated, expected)
+    with (pytest.raises(ValueError, match=r"a 3-unit rotation needs \[N, 3, ...\]"),
+          rotated_units(model, "units", np.eye(3))):
+        layer_activations(model, "units", images)
+    assert not any(m._forward_hooks for m in model.modules())
+
+
 def test_random_rotation_mixes_detectors_as_predicted(palette_probe):
     """Rotated unit j is on exactly on the concepts with a positive coefficient Q[j, k] (the threshold stays 0),
     so its best IoU is the largest such concept's area over their total area."""

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 from planted_colours import make_planted_model, make_planted_probe, make_planted_space
+from single_thread import single_thread  # noqa: F401  (autouse: one torch thread)
 from torch import nn
 
 from linkviz.dissection import ProbeDataset
 from linkviz.lavise import SemanticSpace
-from single_thread import single_thread  # noqa: F401  (autouse: one torch thread)
 
 
 @pytest.fixture(scope="session")

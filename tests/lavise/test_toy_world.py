@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from linkviz.dissection import build_toy_probe, dissect, toy_label_names
+from linkviz.dissection import dissect
 from linkviz.lavise import (
     SemanticSpace,
     concept_words,
@@ -16,15 +16,16 @@ from linkviz.lavise import (
     load_explainer,
     train_explainer,
 )
+from linkviz.worlds.toy import build_toy_probe, toy_label_names
 
-WEIGHTS = Path(__file__).resolve().parents[2] / "linkviz" / "toyworld" / "weights" / "classifier.safetensors"
+WEIGHTS = Path(__file__).resolve().parents[2] / "linkviz" / "worlds" / "toy" / "weights" / "classifier.safetensors"
 
 
 @pytest.fixture(scope="module")
 def toy():
     from linkviz.models import Classifier
-    from linkviz.toyworld import TOY_CLASSIFIER_SPEC
-    from linkviz.toyworld.world import load_classifier_module
+    from linkviz.worlds.toy import TOY_CLASSIFIER_SPEC
+    from linkviz.worlds.toy.world import load_classifier_module
 
     if not WEIGHTS.exists():
         pytest.skip("toy classifier weights not present")

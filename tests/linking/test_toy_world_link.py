@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import linkviz
-from linkviz.toyworld import CLASS_NAMES
+from linkviz.worlds.toy import CLASS_NAMES
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,9 @@ from linkviz.models import Classifier, ClassifierSpec, LayerNotFoundError, UnitE
 
 
 def _spec(**overrides) -> ClassifierSpec:
-    options = dict(input_size=(2, 2), in_channels=3, value_range=(0.0, 1.0), mean=(0.0,) * 3, std=(1.0,) * 3,
-                   resize_to=None, penultimate_layer="avgpool", class_names=("a", "b", "c"), head_layer="fc")
+    options = {"input_size": (2, 2), "in_channels": 3, "value_range": (0.0, 1.0), "mean": (0.0,) * 3,
+               "std": (1.0,) * 3, "resize_to": None, "penultimate_layer": "avgpool", "class_names": ("a", "b", "c"),
+               "head_layer": "fc"}
     return ClassifierSpec(**{**options, **overrides})
 
 

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 import torch
+from single_thread import single_thread  # noqa: F401  (autouse: one torch thread)
 from torch import nn
 
 from linkviz.models.classifier import Classifier, preprocess
@@ -16,7 +17,6 @@ from linkviz.models.efficientnet import (
     imagenet_class_names,
     load_efficientnet_lite0,
 )
-from single_thread import single_thread  # noqa: F401  (autouse: one torch thread)
 
 CAT_CLASSES = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 
@@ -87,7 +87,8 @@ def test_weights_path_must_exist(lite0, tmp_path):
 
 
 def test_dissect_the_last_block_on_a_toy_probe(lite0):
-    from linkviz.dissection import build_toy_probe, dissect
+    from linkviz.dissection import dissect
+    from linkviz.worlds.toy import build_toy_probe
 
     probe = build_toy_probe(1, seed=0)  # 5 images
     result = dissect(lite0, "_blocks.15", probe, spec=efficientnet_lite0_spec(resize_to=None), batch_size=5,

@@ -2,10 +2,10 @@ import pickle
 import warnings
 
 import pytest
+import tiny_stylegan  # made importable by conftest.py
 import torch
 from torch import nn
 
-import tiny_stylegan  # made importable by conftest.py
 from linkviz.models import (
     Generator,
     GeneratorOutputError,

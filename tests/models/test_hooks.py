@@ -1,8 +1,19 @@
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from linkviz.models import ActivationCache, LayerNotFoundError, UnitEdit, hooks, resolve_module, run_with_cache
+from linkviz.models import (
+    ActivationCache,
+    FunctionEdit,
+    LayerNotFoundError,
+    UnitEdit,
+    as_unit,
+    as_units,
+    hooks,
+    resolve_module,
+    run_with_cache,
+)
 
 X = torch.tensor([[1.0, 2.0], [0.0, 0.0]])  # hidden h = [[1, 2, 4], [0, 0, 1]], logits [[5, -2], [1, -1]]
 
@@ -46,16 +57,14 @@ def test_no_hooks_leak_after_exception_in_forward(tiny_mlp, assert_no_hooks):
     with pytest.raises(RuntimeError):
         run_with_cache(tiny_mlp, torch.zeros(1, 5), ["0", "2"], edits=[UnitEdit("1", (0,), "add", 1.0)])
     assert_no_hooks(tiny_mlp)
-    with pytest.raises(ZeroDivisionError):
-        with hooks(tiny_mlp, capture=["0"]):
-            raise ZeroDivisionError
+    with pytest.raises(ZeroDivisionError), hooks(tiny_mlp, capture=["0"]):
+        raise ZeroDivisionError
     assert_no_hooks(tiny_mlp)
 
 
 def test_bad_layer_name_registers_nothing_and_suggests_close_name(tiny_cnn, assert_no_hooks):
-    with pytest.raises(LayerNotFoundError) as info:
-        with hooks(tiny_cnn, capture=["fc", "layer1.0.cnv"]):
-            pass
+    with pytest.raises(LayerNotFoundError) as info, hooks(tiny_cnn, capture=["fc", "layer1.0.cnv"]):
+        pass
     assert isinstance(info.value, KeyError)
     message = str(info.value)
     assert "'layer1.0.cnv'" in message and "'layer1.0.conv'" in message and "named modules" in message
@@ -98,3 +107,87 @@ def test_tuple_output_first_tensor_is_captured_and_edited():
     assert out[1] == "aux"
     torch.testing.assert_close(out[0], torch.tensor([[2.0, 7.0]]))
     torch.testing.assert_close(store["0"], out[0])
+
+
+def test_bare_int_unit_is_one_unit(tiny_mlp):
+    edit = UnitEdit("1", 0, "replace", 10.0)
+    assert edit.units == (0,) and edit == UnitEdit("1", (0,), "replace", 10.0)
+    logits, _ = run_with_cache(tiny_mlp, X, "1", edits=[edit])
+    torch.testing.assert_close(logits, torch.tensor([[14.0, -2.0], [11.0, -1.0]]))
+    assert UnitEdit("1", np.int64(2), "add", 1.0).units == (2,)
+    assert UnitEdit("1", np.array([0, 2]), "add", 1.0).units == (0, 2)
+
+
+@pytest.mark.parametrize("units", [12.7, 1.0, (0, 1.5), [np.float32(1)], True, (0, False), "1", torch.tensor(1)])
+def test_non_integer_units_are_refused_not_truncated(units):
+    with pytest.raises(ValueError, match="integer"):
+        UnitEdit("1", units, "add", 1.0)
+    with pytest.raises(ValueError, match="integer"):
+        FunctionEdit("1", torch.neg, units=units)
+    with pytest.raises(ValueError, match="integer"):
+        as_units(units)
+
+
+def test_as_unit_and_as_units():
+    assert as_unit(np.int32(4)) == 4 and type(as_unit(np.int32(4))) is int
+    assert as_units(3) == (3,) and as_units([2, np.int64(0)]) == (2, 0) and as_units(()) == ()
+    with pytest.raises(ValueError, match=r"got 3\.7 \(float\)"):
+        as_unit(3.7)
+
+
+def test_one_value_per_unit_lines_up_with_the_units_not_the_examples(tiny_mlp):
+    # h = [[1, 2, 4], [0, 0, 1]]; h0 *= 3 and h1 *= 0 in every example. N == k == 2, so a per-unit value
+    # broadcast along the example axis would scale example 0 by 3 and example 1 by 0 instead.
+    edit = UnitEdit("1", (0, 1), "scale", torch.tensor([3.0, 0.0]))
+    logits, cache = run_with_cache(tiny_mlp, X, "1", edits=[edit])
+    torch.testing.assert_close(cache["1"], torch.tensor([[3.0, 0.0, 4.0], [0.0, 0.0, 1.0]]))
+    torch.testing.assert_close(logits, torch.tensor([[7.0, -4.0], [1.0, -1.0]]))
+    conv = UnitEdit("c", (1, 0), "replace", (5.0, 7.0)).apply(torch.zeros(3, 2, 2, 2))
+    torch.testing.assert_close(conv[:, 0], torch.full((3, 2, 2), 7.0))
+    torch.testing.assert_close(conv[:, 1], torch.full((3, 2, 2), 5.0))
+
+
+def test_function_edit_on_the_whole_output_and_on_units(tiny_mlp, assert_no_hooks):
+    # h = [[1, 2, 4], [0, 0, 1]], logits = [h0 + h2, h1 - h2]
+    flipped, cache = run_with_cache(tiny_mlp, X, "1", edits=[FunctionEdit("1", lambda h: h.flip(1))])
+    torch.testing.assert_close(cache["1"], torch.tensor([[4.0, 2.0, 1.0], [1.0, 0.0, 0.0]]))
+    torch.testing.assert_close(flipped, torch.tensor([[5.0, 1.0], [1.0, 0.0]]))
+    seen = []
+
+    def times_ten(selected):
+        seen.append(selected.shape)
+        return selected * 10
+
+    logits, _ = run_with_cache(tiny_mlp, X, "1", edits=[FunctionEdit("1", times_ten, units=2)])
+    assert seen == [torch.Size([2, 1])]
+    torch.testing.assert_close(logits, torch.tensor([[41.0, -38.0], [10.0, -10.0]]))
+    # edits of one layer apply in order: h0 += 1, then every unit is squared
+    edits = [UnitEdit("1", 0, "add", 1.0), FunctionEdit("1", torch.square)]
+    with hooks(tiny_mlp, capture=["1"], edits=edits) as store:
+        tiny_mlp(X)
+    torch.testing.assert_close(store["1"], torch.tensor([[4.0, 4.0, 16.0], [1.0, 0.0, 1.0]]))
+    assert_no_hooks(tiny_mlp)
+
+
+def test_function_edit_on_conv_channels(tiny_cnn):
+    x = torch.zeros(1, 3, 2, 2)  # layer1.0.conv gives 0.5 on channel 0 and 0 on channel 1 everywhere
+    edit = FunctionEdit("layer1.0.conv", lambda s: s.flip(1) + 1.0, units=(0, 1))
+    _, cache = run_with_cache(tiny_cnn, x, "layer1.0.conv", edits=[edit])
+    torch.testing.assert_close(cache["layer1.0.conv"][0, :, 0, 0], torch.tensor([1.0, 1.5]))
+
+
+def test_function_edit_validation(tiny_mlp, assert_no_hooks):
+    with pytest.raises(TypeError, match="callable"):
+        FunctionEdit("1", 3.0)
+    with pytest.raises(ValueError, match="duplicates"):
+        FunctionEdit("1", torch.neg, units=(1, 1))
+    with pytest.raises(ValueError, match=r"shape it was given, \[2, 3\]; got \[2, 2\]"):
+        run_with_cache(tiny_mlp, X, "1", edits=[FunctionEdit("1", lambda h: h[:, :2])])
+    with pytest.raises(ValueError, match="got float"):
+        FunctionEdit("1", lambda h: 1.0).apply(torch.zeros(2, 3))
+    with pytest.raises(IndexError, match="3 channels"):
+        run_with_cache(tiny_mlp, X, "1", edits=[FunctionEdit("1", torch.neg, units=3)])
+    assert_no_hooks(tiny_mlp)
+    with pytest.raises(TypeError, match="UnitEdit or FunctionEdit"):
+        run_with_cache(tiny_mlp, X, "1", edits=[("1", 0, "add", 1.0)])
+    assert_no_hooks(tiny_mlp)

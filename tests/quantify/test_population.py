@@ -15,7 +15,6 @@ from linkviz.quantify import (
     hoyer_sparsity,
     label_sparsity,
     label_vectors,
-    plot_clustermap,
     strongest_label,
     treves_rolls_sparsity,
     tsne_embedding,
@@ -135,6 +134,8 @@ def test_plot_clustermap_draws_the_clustered_rows():
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from linkviz.plotting import plot_clustermap
 
     planted, _ = _planted_groups(per_group=4)
     grid = plot_clustermap(label_vectors(_table(planted)), n_clusters=3, figsize=(4, 4))

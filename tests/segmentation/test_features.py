@@ -7,7 +7,7 @@ import torch
 
 from linkviz.models.hooks import LayerNotFoundError
 from linkviz.segmentation import feature_layers, generator_features
-from linkviz.toyworld.generator_net import ToyGenerator
+from linkviz.worlds.toy.generator_net import ToyGenerator
 
 # ToyGenerator's synthesis layers and their channels: blocks.b8 192, blocks.b16 128, blocks.b32 64, blocks.b64 32.
 

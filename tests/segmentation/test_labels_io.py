@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from linkviz.segmentation import LABELS_FILE, LabelFileError, load_labels, save_labels
+from linkviz.segmentation.labels_io import check_label_names
 
 LABEL_NAMES = ("background", "cap", "stem")
 
@@ -82,3 +83,20 @@ def test_bad_arguments_raise(tmp_path, masks):
         save_labels(tmp_path, masks, label_names=LABEL_NAMES, names=["../a", "b"])
     with pytest.raises(ValueError, match="2-D integer"):
         save_labels(tmp_path, masks.astype(float), label_names=LABEL_NAMES)
+
+
+def test_a_label_set_needs_the_background_and_a_part(tmp_path, masks):
+    assert check_label_names(["background", "cap"]) == ("background", "cap")
+    with pytest.raises(ValueError, match="between 2 and 256 label names"):
+        check_label_names(["background"])
+    with pytest.raises(ValueError, match="between 2 and 256 label names"):
+        check_label_names([f"part{i}" for i in range(257)])
+    with pytest.raises(ValueError, match="distinct non-empty"):
+        check_label_names(["background", ""])
+    with pytest.raises(ValueError, match="between 2"):
+        save_labels(tmp_path, np.zeros_like(masks), label_names=["background"])
+    save_labels(tmp_path, masks, label_names=LABEL_NAMES, names=["a", "b"])
+    index = json.loads((tmp_path / LABELS_FILE).read_text())
+    (tmp_path / LABELS_FILE).write_text(json.dumps({**index, "label_names": ["background"]}))
+    with pytest.raises(LabelFileError, match="between 2"):
+        load_labels(tmp_path)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from linkviz.segmentation import RenderSegmenter, mean_iou, segment_images, train_render_segmenter
-from linkviz.toyworld import CLASS_NAMES, PART_NAMES, render, sample_factors
+from linkviz.worlds.toy import CLASS_NAMES, PART_NAMES, render, sample_factors
 
 RESOLUTION = 32
 CLASSES = ("mushroom", "tree")          # parts: background, stem, cap, crown

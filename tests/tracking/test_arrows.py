@@ -11,12 +11,12 @@ import pytest
 from conftest import SIZE, shifted_pair
 from skimage.color import rgb2hsv
 
+from linkviz.plotting import plot_motion_quiver
 from linkviz.tracking import (
     MotionField,
     dense_flow,
     direction_colors,
     draw_motion_arrows,
-    plot_motion_quiver,
     strongest_motions,
 )
 

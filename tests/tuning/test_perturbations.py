@@ -7,8 +7,10 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from linkviz.linking.link import LinearLink
+from linkviz.models import UnitEdit, run_with_cache
 from linkviz.tuning import AddStd, ScaleUnits, SetUnits, UnitStats, effect_sizes, tuned_latents, unit_values
 
 R = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
@@ -150,3 +152,39 @@ def test_tuned_latents_bad_input(link):
 def test_effect_sizes(link, stats):
     expected = 3.0 * np.linalg.norm(link.weight, axis=0)
     np.testing.assert_allclose(effect_sizes(link, stats), expected, rtol=1e-6)
+
+
+def test_perturbations_are_model_edits(stats):
+    assert SetUnits([0, 2], (7.0, 8.0)).as_edit("fc") == UnitEdit("fc", (0, 2), "replace", (7.0, 8.0))
+    assert ScaleUnits(1, 0.0).as_edit("fc") == UnitEdit("fc", (1,), "scale", 0.0)
+    edit = AddStd([0, 2], 2.0, stats).as_edit("fc")
+    assert (edit.layer, edit.units, edit.mode) == ("fc", (0, 2), "add")
+    np.testing.assert_array_equal(edit.value, [3.0, 3.0])  # k * std
+    # the same edit in a forward pass: r is the output of layer "0" of a model that reads r back out
+    model = nn.Sequential(nn.Identity(), nn.Flatten())
+    for perturbation in (SetUnits([0, 2], (7.0, 8.0)), AddStd(1, -1.0, stats), ScaleUnits((0, 1), (0.0, 2.0))):
+        output, _ = run_with_cache(model, R, "0", edits=[perturbation.as_edit("0")])
+        np.testing.assert_array_equal(output, perturbation.apply(R))
+
+
+def test_add_std_computes_the_shift_in_the_dtype_of_r(stats):
+    """k * std is rounded once in r's precision, as r[:, u] + k * std computed by hand."""
+    for dtype in (torch.float32, torch.float64):
+        r = R.to(dtype) / 3
+        k = (0.1, -0.7)
+        expected = r.clone()
+        expected[:, [0, 2]] += torch.as_tensor(k, dtype=dtype) * torch.as_tensor(stats.std[[0, 2]], dtype=dtype)
+        torch.testing.assert_close(AddStd([0, 2], k, stats).apply(r), expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("units", [3.7, 1.0, [0, 1.5], True])
+def test_non_integer_units_are_refused_not_truncated(stats, link, units):
+    for make in (lambda: SetUnits(units, 0.0), lambda: ScaleUnits(units, 2.0), lambda: AddStd(units, 1.0, stats)):
+        with pytest.raises(ValueError, match="integer"):
+            make()
+    if not isinstance(units, list):
+        with pytest.raises(ValueError, match="integer"):
+            unit_values(stats, units, current=1.0)
+        with pytest.raises(ValueError, match="integer"):
+            tuned_latents(link, R, units, np.zeros(2))
+    assert SetUnits(np.int64(1), 9.0) == SetUnits(1, 9.0)

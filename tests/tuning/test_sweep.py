@@ -10,8 +10,8 @@ import torch
 from torch import Tensor, nn
 
 from linkviz.cache import CacheMismatchError
+from linkviz.images import to_uint8
 from linkviz.linking.link import LinearLink
-from linkviz.plotting.images import to_uint8
 from linkviz.tuning import SweepResult, UnitStats, run_sweep, tuned_latents
 
 D, W_DIM, N_SEEDS, RESOLUTION = 5, 4, 3, 8
@@ -153,3 +153,24 @@ def test_bad_input(setting, tmp_path):
     with pytest.raises(ValueError, match="D=5"):
         run_sweep(link, CountingGenerator(), r_base[:, :4], stats=stats, out_dir=tmp_path / "c", progress=False)
     assert not (tmp_path / "b").exists()
+
+
+def test_non_integer_units_are_refused_not_truncated(setting, tmp_path):
+    """Unit 3.7 used to sweep unit 3; now it raises before anything is rendered or written."""
+    generator = CountingGenerator()
+    for units in ([3.7], [0, 2.0], 3.7):
+        with pytest.raises(ValueError, match="integer"):
+            _sweep(setting, generator, tmp_path / "sweep", units=units)
+    assert generator.calls == 0 and not (tmp_path / "sweep").exists()
+    result = _sweep(setting, generator, tmp_path / "sweep", units=[np.int64(3)])  # numpy integers are fine
+    assert result.units == (3,)
+
+
+def test_r_base_is_checked_by_the_shared_activation_check(setting, tmp_path):
+    link, r_base, stats = setting
+    with pytest.raises(ValueError, match=r"r_base must have shape \[N >= 1, D=5\]; got \[0, 5\]"):
+        run_sweep(link, CountingGenerator(), r_base[:0], stats=stats, out_dir=tmp_path / "a", progress=False)
+    bad = r_base.clone()
+    bad[0, 0] = float("inf")
+    with pytest.raises(ValueError, match="r_base holds 1 NaN or infinite values out of 15"):
+        run_sweep(link, CountingGenerator(), bad, stats=stats, out_dir=tmp_path / "b", progress=False)

@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from linkviz.widgets import DissectionBrowser
-from linkviz.widgets.dissection_browser import filter_units
 from PIL import Image
 from torch import nn
 
+from linkviz.controllers.dissection_browsing import filter_units
 from linkviz.dissection import ProbeDataset, dissect
 from linkviz.dissection.report import summary_table, unit_images
+from linkviz.widgets import DissectionBrowser
 
 
 def decoded(image_bytes: bytes) -> np.ndarray:

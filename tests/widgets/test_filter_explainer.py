@@ -7,13 +7,13 @@ import io
 import numpy as np
 import pytest
 import torch
-from linkviz.widgets import FilterExplainer
-from linkviz.widgets.filter_explainer import heat_overlay, unit_maps
 from PIL import Image
+from single_thread import single_thread  # noqa: F401  (autouse: one torch thread)
 from torch import nn
 
+from linkviz.controllers.filter_explaining import heat_overlay, unit_maps
 from linkviz.lavise import LaviseExplanation
-from single_thread import single_thread  # noqa: F401  (autouse: one torch thread)
+from linkviz.widgets import FilterExplainer
 
 VOCABULARY = ("red", "green", "blue", "sky", "grass")
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from linkviz.widgets import LabelPainter
-from linkviz.widgets.label_painter import parse_ids
+from single_thread import single_thread  # noqa: F401  (autouse: one torch thread)
 
-from linkviz.plotting.images import to_uint8
+from linkviz.controllers.label_painting import parse_ids
+from linkviz.images import to_uint8
 from linkviz.plotting.overlays import label_colors, to_hex
 from linkviz.segmentation import generator_features, load_labels, predict_parts, train_few_shot
-from linkviz.toyworld.generator_net import ToyGenerator
-from single_thread import single_thread  # noqa: F401  (autouse: one torch thread)
+from linkviz.widgets import LabelPainter
+from linkviz.worlds.toy.generator_net import ToyGenerator
 
 LABELS = ("background", "ear", "eye")
 

@@ -27,7 +27,7 @@ def test_shows_originals_over_cycled_images_and_the_metrics(linked, test_pairs):
     for metric in ("w_mse", "w_cosine", "class_agreement", "perceptual_distance", "pixel_l1"):
         assert metric in explorer.metrics.value
     assert "over 10 test pairs" in explorer.metrics.value
-    assert explorer.shown.rows == (0, 1, 2, 3)
+    assert explorer.shown.examples == (0, 1, 2, 3)
     names = np.asarray(linked.class_names)
     assert names[explorer.evaluation.predicted_cycled[0]] in explorer.examples_table.value
 
@@ -38,7 +38,7 @@ def test_slider_pages_through_the_examples(linked, test_pairs):
     explorer.example.value = 8
     assert explorer.worker.wait_idle(5)
     assert linked.generator.calls == calls + 1  # originals and cycled images in one pass
-    assert explorer.shown.rows == (8, 9) and explorer.error.value == ""
+    assert explorer.shown.examples == (8, 9) and explorer.error.value == ""
     assert explorer.image.value != first
     assert decoded(explorer.image.value).shape[1] == (2 * 9 - 1) * 16  # the last page has two examples
     assert "<td>9</td>" in explorer.examples_table.value and "<td>3</td>" not in explorer.examples_table.value

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -11,10 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.backend_bases import MouseButton, MouseEvent
-from linkviz.widgets import PopulationDashboard, UnitTuner
 from threadpoolctl import threadpool_limits
 
 from linkviz.quantify import ChangeTable
+from linkviz.widgets import PopulationDashboard, UnitTuner
 
 LABELS = ("ear", "eye", "nose")
 METRICS = ("area", "luminance")
@@ -131,3 +136,51 @@ def test_selected_unit_opens_in_a_tuner_with_arrows_and_parts(linked):
     assert "out of range" in dashboard.error.value and tuner.shown.unit == other
     bundle = dashboard._repr_mimebundle_()
     assert "data:image/jpeg;base64," in bundle["text/html"] and "effect size" in bundle["text/html"]
+
+
+_BACKEND_CHECK = """
+import sys
+import matplotlib
+matplotlib.use(sys.argv[1])
+if sys.argv[1] == "agg":
+    import matplotlib.pyplot as plt
+    plt.figure()  # the user's own figure: switching the backend would close it
+before = matplotlib.get_backend()
+import linkviz.widgets
+after_import = matplotlib.get_backend()
+assert "ipympl" not in sys.modules, "importing linkviz.widgets loaded ipympl"
+import numpy as np
+import pandas as pd
+rng = np.random.default_rng(0)
+unit, seed, step, label, metric = (a.ravel() for a in np.meshgrid(np.arange(6), np.arange(3), np.arange(2),
+                                                                     np.arange(3), np.arange(2), indexing="ij"))
+table = pd.DataFrame({"unit": unit, "seed": seed, "step": step, "label": np.array(["a", "b", "c"])[label],
+                      "metric": np.array(["area", "luminance"])[metric], "change": rng.normal(size=unit.size) * step})
+dashboard = linkviz.widgets.PopulationDashboard(table, n_clusters=2, perplexity=2, max_iter=250)
+assert "ipympl" in sys.modules and dashboard.embedding_canvas is not None
+figures = __import__("matplotlib.pyplot").pyplot.get_fignums() if sys.argv[1] == "agg" else [1]
+print(before, after_import, matplotlib.get_backend(), figures)
+"""
+
+
+@pytest.mark.parametrize("backend", ["agg", "module://matplotlib_inline.backend_inline"])
+def test_importing_the_widgets_and_making_a_dashboard_keep_the_matplotlib_backend(backend):
+    """ipympl is imported only for the tSNE canvas, and without switching the backend (inline plots keep showing)."""
+    env = {name: value for name, value in os.environ.items() if name != "MPLBACKEND"}
+    result = subprocess.run([sys.executable, "-c", _BACKEND_CHECK, backend], capture_output=True, text=True,
+                            env=env, cwd=Path(__file__).resolve().parents[2], timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    before, after_import, after_dashboard, figures = result.stdout.split(maxsplit=3)
+    assert before == after_import == after_dashboard == backend
+    assert figures.strip() == "[1]"  # pyplot's figures survive
+
+
+def test_export_writes_the_population_figure_and_its_per_unit_table(tmp_path):
+    units = np.arange(100, 106)
+    dashboard = PopulationDashboard(planted_table(units), n_clusters=3, perplexity=2, max_iter=250)
+    dashboard.select_unit(103)
+    figure, table = dashboard.export(tmp_path / "population.png")
+    assert figure.read_bytes().startswith(PNG) and table.suffix == ".csv"
+    frame = pd.read_csv(table)
+    assert frame["unit"].tolist() == units.tolist() and frame.loc[frame["selected"], "unit"].tolist() == [103]
+    assert frame["cluster"].nunique() == 3 and dashboard.shown.selected == 103

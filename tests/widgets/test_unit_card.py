@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from linkviz.widgets import UnitCard
-from linkviz.widgets.unit_card import unit_frame
 from torch import nn
 
+from linkviz.controllers.unit_describing import unit_frame
 from linkviz.dissection import ProbeDataset, dissect
 from linkviz.lavise import LaviseExplanation
 from linkviz.tuning import effect_sizes
+from linkviz.widgets import UnitCard
 
 
 def colour_model() -> nn.Sequential:

@@ -10,11 +10,11 @@ from PIL import Image
 
 from linkviz.linking import LinkedModel, build_linked_model
 from linkviz.models.classifier import Classifier
-from linkviz.toyworld import TOY_CLASSIFIER_SPEC, ToyWorld
-from linkviz.toyworld.classifier_net import ToyResNet
-from linkviz.toyworld.generator_net import ToyGenerator
 from linkviz.tuning import SetUnits, effect_sizes
 from linkviz.widgets import LatestWinsWorker, UnitTuner
+from linkviz.worlds.toy import TOY_CLASSIFIER_SPEC, ToyWorld
+from linkviz.worlds.toy.classifier_net import ToyResNet
+from linkviz.worlds.toy.generator_net import ToyGenerator
 
 
 def decoded(image_bytes: bytes) -> np.ndarray:

@@ -7,7 +7,6 @@ import io
 import numpy as np
 import pytest
 import torch
-from linkviz.widgets import UnitTuner
 from PIL import Image
 from scipy import ndimage as ndi
 from skimage.color import rgb2hsv
@@ -16,6 +15,7 @@ from linkviz.linking import LinearLink, LinkedModel
 from linkviz.pairs import PairSet
 from linkviz.plotting.overlays import label_colors
 from linkviz.tuning import UnitStats
+from linkviz.widgets import UnitTuner
 
 SIZE = 32
 ZOOM = 128 // SIZE

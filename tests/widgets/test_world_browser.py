@@ -8,10 +8,10 @@ import torch
 from PIL import Image
 
 from linkviz.models.classifier import Classifier
-from linkviz.toyworld import CLASS_NAMES, TOY_CLASSIFIER_SPEC, ToyWorld
-from linkviz.toyworld.classifier_net import ToyResNet
-from linkviz.toyworld.generator_net import ToyGenerator
 from linkviz.widgets import WorldBrowser
+from linkviz.worlds.toy import CLASS_NAMES, TOY_CLASSIFIER_SPEC, ToyWorld
+from linkviz.worlds.toy.classifier_net import ToyResNet
+from linkviz.worlds.toy.generator_net import ToyGenerator
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def test_controls_drive_the_shown_samples(world):
 
     browser.class_picker.value = "house"
     assert "house" in browser.summary.value
-    assert browser.samples.factors.label.tolist() == [CLASS_NAMES.index("house")] * 4
+    assert browser.samples.labels.tolist() == [CLASS_NAMES.index("house")] * 4
     assert not np.array_equal(shown(browser), first)
 
     houses = browser.samples.generated.copy()

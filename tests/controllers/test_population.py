@@ -1,0 +1,129 @@
+"""PopulationAnalysis without ipywidgets, on a change table with planted structure: unit k of each group of three
+changes one thing (ear area up, eye luminance down, nose area up)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+from threadpoolctl import threadpool_limits
+
+from linkviz.controllers import ConceptRanking, PopulationAnalysis, PopulationView
+from linkviz.quantify import ChangeTable
+
+LABELS = ("ear", "eye", "nose")
+METRICS = ("area", "luminance")
+UNITS = np.arange(100, 112)
+
+
+def planted_table(units: np.ndarray, *, n_seeds: int = 6, seed: int = 0) -> ChangeTable:
+    rng = np.random.default_rng(seed)
+    planted = 0.03 * rng.normal(size=(len(units), len(LABELS), len(METRICS)))
+    group = np.arange(len(units)) % 3
+    planted[group == 0, 0, 0] += 1.0
+    planted[group == 1, 1, 1] -= 0.5
+    planted[group == 2, 2, 0] += 0.8
+    unit, seed_id, step, label, metric = np.meshgrid(np.arange(len(units)), np.arange(n_seeds), np.arange(2),
+                                                     np.arange(len(LABELS)), np.arange(len(METRICS)), indexing="ij")
+    change = planted[unit, label, metric] * step + 0.05 * rng.normal(size=unit.shape) * step
+    return ChangeTable(pd.DataFrame({
+        "unit": units[unit.ravel()], "seed": seed_id.ravel(), "step": step.ravel(),
+        "label": np.array(LABELS)[label.ravel()], "metric": np.array(METRICS)[metric.ravel()],
+        "change": change.ravel()}))
+
+
+@pytest.fixture(scope="module")
+def analysis() -> PopulationAnalysis:
+    with threadpool_limits(limits=1):
+        return PopulationAnalysis(planted_table(UNITS), perplexity=3, max_iter=250)
+
+
+def test_label_vectors_sparsity_and_strongest_labels(analysis):
+    assert analysis.units.tolist() == UNITS.tolist()
+    assert analysis.vectors.labels == LABELS and analysis.vectors.metrics == METRICS
+    planted = np.array(["ear", "eye", "nose"] * 4, dtype=object)
+    assert analysis.embedding.strongest_label.tolist() == planted.tolist()
+    ranking = analysis.sparsity_ranking()
+    assert sorted(ranking["unit"]) == UNITS.tolist() and ranking["sparsity"].is_monotonic_decreasing
+    values = np.abs(analysis.vectors.values)  # (U, L, M): Hoyer's index over the labels, by hand
+    n = len(LABELS)
+    hoyer = (np.sqrt(n) - values.sum(1) / np.sqrt((values**2).sum(1))) / (np.sqrt(n) - 1)
+    expected = pd.Series(hoyer.mean(1), index=UNITS)
+    np.testing.assert_allclose(ranking["sparsity"], expected[ranking["unit"]].to_numpy())
+    planted_metric = np.array([0, 1, 0] * 4)  # ear area, eye luminance, nose area
+    assert (hoyer[np.arange(12), planted_metric] > 0.7).all()  # each unit changes one label of its metric
+    options = analysis.sparsity_options()
+    assert [unit for _, unit in options] == ranking["unit"].tolist() and "(sparsity " in options[0][0]
+    changes = analysis.largest_changes(101, count=2)
+    assert (changes["label"].iloc[0], changes["metric"].iloc[0]) == ("eye", "luminance")
+    assert changes["change"].iloc[0] < -0.3
+    assert analysis.describe(101).startswith("unit <b>101</b>, strongest label <b>eye</b>")
+    with pytest.raises(ValueError, match="unit 7 is not in the table"):
+        analysis.check_unit(7)
+
+
+def test_clusters_recover_the_planted_groups(analysis):
+    view = analysis.compute(3, selected=104)
+    assert isinstance(view, PopulationView) and view.n_clusters == 3 and view.selected == 104
+    clusters = view.clustering.clusters
+    for group in range(3):  # every planted group is one cluster
+        assert len(set(clusters[group::3])) == 1
+    assert len(set(clusters[:3])) == 3
+
+    frame = view.to_frame()
+    assert frame["unit"].tolist() == UNITS.tolist()
+    assert {"x", "y", "strongest_label", "cluster", "sparsity_area", "sparsity_luminance", "selected"} <= set(frame)
+    assert frame.loc[frame["selected"], "unit"].tolist() == [104]
+    np.testing.assert_array_equal(frame[["x", "y"]].to_numpy(), analysis.embedding.coordinates)
+    with pytest.raises(ValueError, match="not in the table"):
+        analysis.compute(3, selected=7)
+
+
+def _ticks(ax) -> tuple[list[str], list[str]]:
+    return [t.get_text() for t in ax.get_yticklabels()], [t.get_text() for t in ax.get_xticklabels()]
+
+
+def test_figures_have_labelled_rows_and_columns(analysis):
+    view = analysis.compute(2)
+    clustermap = view.clustermap_figure()
+    assert isinstance(clustermap, Figure) and len(clustermap.axes) == 4  # tree, cluster strip, heat map, colour bar
+    heat = clustermap.axes[2]
+    rows, columns = _ticks(heat)
+    assert sorted(int(unit) for unit in rows) == UNITS.tolist() and len(rows) == 12
+    assert columns == analysis.vectors.column_names == [f"{label}/{metric}" for label in LABELS for metric in METRICS]
+    sparsity = view.sparsity_figure()
+    assert isinstance(sparsity, Figure) and len(sparsity.axes) == 1
+    whole = view.figure()
+    assert isinstance(whole, Figure)
+    assert len(_all_axes(whole)) == 2 + 4  # sparsity, tSNE; the cluster map's four
+
+
+def _all_axes(figure) -> set:
+    """Every axes of a figure and its subfigures."""
+    return set(figure.axes).union(*(_all_axes(sub) for sub in figure.subfigs))
+
+
+def test_concept_finder_ranks_the_planted_units(analysis):
+    ranking = analysis.find_concept("eye", "luminance", "decrease")
+    assert isinstance(ranking, ConceptRanking) and ranking.sign == -1
+    assert set(ranking.units[:4]) == set(UNITS[1::3]) and (ranking.table["effect"].iloc[:4] > 0.3).all()
+    assert ranking.to_frame()["rank"].tolist() == list(range(1, len(ranking.table) + 1))
+    assert f"<b>luminance</b> of <b>eye</b> decreases: {len(ranking.table)} units" in ranking.html
+    assert "ci_low" in ranking.html and "selectivity" in ranking.options()[0][0]
+    assert [unit for _, unit in ranking.options()] == ranking.units
+    figure = ranking.figure()
+    rows, _ = _ticks(figure.axes[0])
+    assert rows == [f"unit {unit}" for unit in ranking.units]
+    assert "luminance of eye decreases" in figure.get_suptitle()
+
+    view = analysis.compute(3, concept=ranking)
+    frame = view.to_frame().set_index("unit")
+    assert frame.loc[ranking.units[0], "concept_rank"] == 1 and frame["concept_rank"].isna().sum() == 12 - len(
+        ranking.units)
+    whole = view.figure()
+    assert len(_all_axes(whole)) == 2 + 4 + 1  # and the concept's effects
+
+    none = ConceptRanking(label="ear", metric="area", sign=-1, table=ranking.table.iloc[:0])  # nothing found
+    assert len(none.table) == 0 and "no unit changes it" in none.html and none.options() == []
+    assert isinstance(none.figure(), Figure)

@@ -1,0 +1,85 @@
+"""UnitTuning without ipywidgets: the tuned images, overlays, table and figure of the fake world's known link.
+
+With the identity link w = r, setting unit c to v paints channel c of every tuned image with tanh(v / 4) and
+leaves the other channels as in the linked reconstruction of the seed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from linkviz.controllers import UnitTuning
+from linkviz.images import to_uint8
+
+
+def _paint(latent: float) -> int:
+    """The fake generator's uint8 value of a channel whose latent is ``latent``."""
+    return int(to_uint8(np.tanh(np.array([latent / 4]))).item())
+
+
+def test_the_tuned_row_paints_the_unit_with_its_known_value(identity_linked):
+    tuning = UnitTuning(identity_linked)
+    view = tuning.compute(1, 3.0, (0, 2))
+    assert (view.rows, view.columns, view.unit, view.value, view.seeds) == (2, 2, 1, 3.0, (0, 2))
+    assert view.row_labels == ("original", "tuned") and view.column_labels == ("seed 0", "seed 2")
+    assert view.grid.shape == ((2 * 8 + 1) * 16, (2 * 8 + 1) * 16, 3)  # 8-px tiles, 1-px gap, zoomed 16x
+    expected = to_uint8(np.tanh(np.array([3.0 / 4]))).item()
+    for column, seed in enumerate((0, 2)):
+        tuned, original = view.tuned_images[column], view.original_images[column]
+        assert np.abs(tuned[..., 1].astype(int) - expected).max() <= 1
+        r, w = identity_linked.pairs.r[seed], identity_linked.pairs.w[seed]
+        for channel in (0, 2):  # the other units keep the seed's r: w~ = r under the identity link
+            assert np.abs(tuned[..., channel].astype(int) - _paint(r[channel])).max() <= 1
+        assert np.abs(original.astype(int) - np.array([_paint(v) for v in w])).max() <= 1  # G(w) of the seed
+
+
+def test_parts_and_arrows_fill_the_table(identity_linked):
+    def green_parts(images):  # part 1 where the green channel is bright, else background
+        return (np.asarray(images)[..., 1] > 127).astype(np.int64)
+
+    tuning = UnitTuning(identity_linked, segmenter=green_parts, part_labels=("background", "green"))
+    bright = tuning.compute(1, 8.0, (0,), parts=True, arrows=True)
+    dark = tuning.compute(1, -8.0, (0,), parts=True)
+    assert bright.rows == 3 and bright.row_labels == ("original", "tuned", "flow") and len(bright.fields) == 1
+    table = bright.to_frame()
+    assert set(table.columns) >= {"unit", "value", "seed", "part", "original_pixels", "tuned_pixels",
+                                  "mean_flow_magnitude"}
+    green = table[table.part == 1]
+    assert green.tuned_pixels.item() == 64  # tanh(2) -> the whole 8x8 tile is bright green
+    assert dark.to_frame().query("part == 1").tuned_pixels.sum() == 0
+    assert "green" in bright.caption and "<" not in bright.caption  # plain text of the HTML legend
+
+
+def test_figure_shows_the_labelled_grid(identity_linked):
+    view = UnitTuning(identity_linked).compute(0, 1.0, (0, 1, 2))
+    figure = view.figure()
+    assert isinstance(figure, Figure)
+    ax = figure.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["seed 0", "seed 1", "seed 2"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["original", "tuned"]
+
+
+def test_bad_choices_are_refused_with_a_reason(identity_linked):
+    tuning = UnitTuning(identity_linked)
+    with pytest.raises(IndexError, match="unit 7 out of range"):
+        tuning.compute(7, 1.0, (0,))
+    with pytest.raises(IndexError, match=r"seeds \[99\] out of range"):
+        tuning.compute(0, 1.0, (99,))
+    with pytest.raises(ValueError, match="unit numbers must be integers"):
+        tuning.compute(0, 1.0, (1.9,))  # not seed 1
+    with pytest.raises(ValueError, match="unit numbers must be integers"):
+        tuning.compute(1.7, 1.0, (0,))  # not unit 1
+    with pytest.raises(ValueError, match="needs a segmenter"):
+        tuning.compute(0, 1.0, (0,), parts=True)
+    with pytest.raises(ValueError, match="segment_from"):
+        UnitTuning(identity_linked, segment_from="pixels")
+
+
+def test_originals_are_rendered_once_per_seed_set(identity_linked):
+    tuning = UnitTuning(identity_linked)
+    tuning.compute(0, 1.0, (0, 1))
+    calls = identity_linked.generator.calls
+    tuning.compute(0, 2.0, (0, 1))
+    assert identity_linked.generator.calls == calls + 1  # only the tuned images
