@@ -26,8 +26,8 @@ import numpy as np
 
 __all__ = [
     "CacheMismatchError",
-    "CorruptChunkError",
     "ChunkedStore",
+    "CorruptChunkError",
     "default_cache_root",
     "entry_directory",
 ]

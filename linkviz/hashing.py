@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["hash_state", "hash_arguments"]
+__all__ = ["hash_arguments", "hash_state"]
 
 _DIGEST_CHARS = 16
 

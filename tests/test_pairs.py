@@ -70,7 +70,7 @@ class FakeClassifier:
 
 
 def _sample(generator=None, classifier=None, **options) -> PairSet:
-    arguments = dict(classes=CLASSES, samples_per_class=6, seed=3, batch_size=5, progress=False)
+    arguments = {"classes": CLASSES, "samples_per_class": 6, "seed": 3, "batch_size": 5, "progress": False}
     arguments.update(options)
     return sample_pairs(generator or FakeGenerator(), classifier or FakeClassifier(), **arguments)
 

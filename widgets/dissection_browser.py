@@ -15,7 +15,7 @@ from linkviz.controllers.dissection_browsing import (
     DissectionBrowsing,
     DissectionPage,
 )
-from linkviz.dissection.broden import ProbeDataset
+from linkviz.dissection.probe_dataset import ProbeDataset
 from linkviz.dissection.dissect import DissectionResult
 from linkviz.widgets.base import ViewWidget
 

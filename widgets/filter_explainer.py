@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from linkviz.controllers.filter_explaining import ExplanationView, FilterExplaining
-from linkviz.dissection.broden import ProbeDataset
+from linkviz.dissection.probe_dataset import ProbeDataset
 from linkviz.lavise.explain import LaviseExplanation
 from linkviz.models import Classifier, ClassifierSpec
 from linkviz.widgets.base import ViewWidget

@@ -12,7 +12,7 @@ import ipywidgets as ipw
 import pandas as pd
 
 from linkviz.controllers.unit_describing import UnitCardView, UnitDescribing
-from linkviz.dissection.broden import ProbeDataset
+from linkviz.dissection.probe_dataset import ProbeDataset
 from linkviz.dissection.dissect import DissectionResult
 from linkviz.lavise.explain import LaviseExplanation
 from linkviz.linking.linked_model import LinkedModel

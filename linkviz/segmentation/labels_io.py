@@ -86,10 +86,6 @@ def check_label_names(label_names: Sequence[str]) -> tuple[str, ...]:
     return names
 
 
-#: Former private name, still imported by :mod:`linkviz.controllers.label_painting`; use :func:`check_label_names`.
-_check_label_names = check_label_names
-
-
 def _check_ids(mask: np.ndarray, *, n_labels: int, where: str) -> None:
     bad = np.unique(mask[(mask < 0) | (mask >= n_labels)])
     if bad.size:

@@ -21,14 +21,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils import parametrize
 from tqdm.auto import tqdm
 
 from linkviz.minibatch_training import fit_minibatches
 
 from .classifier_net import ToyResNet
 from .discriminator import PatchDiscriminator, discriminator_hinge_loss, generator_hinge_loss
-from .generator_net import FourierFeatures, ModulatedConv, ToyGenerator, conditioning_vector, grow_state_dict
+from .generator_net import ToyGenerator, conditioning_vector, grow_state_dict
 from .render import RenderBatch
 
 #: Pixel-loss weights of the generator: background 1, parts up to 1 + PART_WEIGHT * AREA_CAP.
@@ -46,64 +45,23 @@ def _images_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
-def _initialise(network: nn.Module, generator: torch.Generator) -> None:
-    """Redraw every random initial tensor of a toy network from ``generator`` (no global RNG involved).
+def _fresh(network_class: Callable[[], NetworkT], generator: torch.Generator) -> NetworkT:
+    """A new network whose initial weights are drawn from a seed that ``generator`` supplies.
 
-    Convolutions and linear layers get PyTorch's default ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` weights and
-    biases; the generator's own choices stay: zero style layers (:class:`ModulatedConv`), ``N(0, 0.02)``
-    Fourier frequency and phase weights with fixed frequency biases (:class:`FourierFeatures`).  Spectral
-    normalisation's power-iteration vectors are redrawn and warmed up with 15 iterations, as torch does.
-    BatchNorm starts deterministic (unit scale, zero shift) and is left alone.
+    A torch module draws its initial weights from the global RNG; here they are drawn on a fork of it, seeded
+    from ``generator``, so the weights depend only on ``generator`` and the global RNG is left as it was.
 
     Parameters
     ----------
-    network : nn.Module
-        A :class:`ToyResNet`, :class:`ToyGenerator` or :class:`PatchDiscriminator`, changed in place.
+    network_class : callable
+        Builds the network (:class:`ToyResNet`, :class:`ToyGenerator`, :class:`PatchDiscriminator`).
     generator : torch.Generator
-        CPU generator the draws come from (advanced by them).
+        Supplies the seed (and is advanced by one draw).
     """
-    keep, small_normal = set(), set()
-    for module in network.modules():
-        if isinstance(module, ModulatedConv):
-            keep |= {id(module.style.weight), id(module.style.bias)}
-        elif isinstance(module, FourierFeatures):
-            small_normal |= {id(module.frequency.weight), id(module.phase.weight)}
-            keep.add(id(module.frequency.bias))
-    with torch.no_grad():
-        for module in network.modules():
-            if not isinstance(module, (nn.Conv2d, nn.Linear)):
-                continue
-            parametrized = parametrize.is_parametrized(module, "weight")
-            weight = module.parametrizations.weight.original if parametrized else module.weight
-            bound = 1.0 / math.sqrt(weight[0].numel())
-            for tensor in (weight, module.bias):
-                if tensor is None or id(tensor) in keep:
-                    continue
-                draw = torch.empty(tensor.shape)
-                if id(tensor) in small_normal:
-                    draw.normal_(0.0, 0.02, generator=generator)
-                else:
-                    draw.uniform_(-bound, bound, generator=generator)
-                tensor.copy_(draw)
-            if parametrized:
-                for norm in module.parametrizations.weight:
-                    if hasattr(norm, "_u"):  # torch's _SpectralNorm
-                        for vector in (norm._u, norm._v):
-                            draw = torch.randn(vector.shape, generator=generator)
-                            vector.copy_(F.normalize(draw, dim=0, eps=norm.eps))
-                        norm._power_method(norm._reshape_weight_to_matrix(weight), 15)
-
-
-def _fresh(network_class: Callable[[], NetworkT], generator: torch.Generator) -> NetworkT:
-    """A new network with initial weights from ``generator`` (see :func:`_initialise`).
-
-    The constructor's own draws, which come from the global RNG as in any torch module, are made on a fork of it
-    and then overwritten, so the global RNG is neither used for the weights nor changed.
-    """
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
     with torch.random.fork_rng(devices=[]):
-        network = network_class()
-    _initialise(network, generator)
-    return network
+        torch.manual_seed(seed)
+        return network_class()
 
 
 def train_classifier(train_set: RenderBatch, *, epochs: int = 2, batch_size: int = 64, learning_rate: float = 3e-3,

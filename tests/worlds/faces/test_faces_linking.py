@@ -10,7 +10,7 @@ pytest.importorskip("fer")
 pytest.importorskip("gan_face_generate")
 pytest.importorskip("h5py")
 
-from linkviz.worlds.faces import FER_CLASS_NAMES, load_faces_world  # noqa: E402
+from linkviz.worlds.faces import FER_CLASS_NAMES, load_faces_world
 
 
 @pytest.fixture(scope="module")
