@@ -1,17 +1,19 @@
-"""UnitTuner responsiveness on the toy world: slider release -> updated image, target p50 <= 150 ms.
+"""UnitTuner responsiveness on the toy world: slider release -> updated image, target p50 <= 100 ms.
 
 Compares the widget (one rank-1 latent update + one generator pass per move, in its worker) with two direct
 paths that end in the same JPEG grid: re-linking the fully perturbed r (``SetUnits`` + ``link.to_w``), which
 should cost about the same, and re-running the classifier pipeline (G(w) -> classifier -> r -> edit -> link -> G)
 on every move. Every path runs on a worker thread (the direct ones on a bare :class:`LatestWinsWorker`): on a
 loaded machine torch's main-thread OpenMP pool can be many times slower than a fresh thread, which would make
-the comparison unfair.
+the comparison unfair. The paths are interleaved (each slider value on every path, in a rotating order, before
+the next value; :func:`bench_unit_tuner_latency.time_interleaved`): timed one after the other in separate blocks,
+a machine whose load drifts made equal paths read 0.9-6x apart. The overlays' cost is measured by
+``bench_unit_tuner_latency.py``.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -26,7 +28,12 @@ from linkviz.worlds.toy import TOY_CLASSIFIER_SPEC, ToyWorld, load_toy_world
 from linkviz.worlds.toy.generator_net import ToyGenerator
 from linkviz.worlds.toy.world import load_classifier_module
 
-TARGET_MS = 150.0
+try:  # run as a script, the benchmarks folder is on sys.path
+    from bench_unit_tuner_latency import Scenario, time_interleaved
+except ImportError:  # imported as benchmarks.bench_unit_tuner
+    from benchmarks.bench_unit_tuner_latency import Scenario, time_interleaved
+
+TARGET_MS = 100.0
 
 
 def toy_world(device: str) -> tuple[ToyWorld, bool]:
@@ -44,15 +51,6 @@ def toy_world(device: str) -> tuple[ToyWorld, bool]:
 def percentiles(timings: list[float]) -> tuple[float, float]:
     p50, p90 = np.percentile(np.asarray(timings) * 1000, [50, 90])
     return float(p50), float(p90)
-
-
-def time_moves(move: Callable[[float], None], values: np.ndarray) -> list[float]:
-    timings = []
-    for value in values:
-        start = time.perf_counter()
-        move(float(value))
-        timings.append(time.perf_counter() - start)
-    return timings
 
 
 def on_worker(compute: Callable[[float], object]) -> Callable[[float], None]:
@@ -112,10 +110,9 @@ def main() -> None:
 
     paths = {"widget (rank-1 update, worker)": widget_move, "re-link perturbed r": on_worker(relink),
              "re-run classifier pipeline": on_worker(classifier_pipeline)}
-    results = {}
-    for name, move in paths.items():
-        move(low)  # warm-up
-        results[name] = percentiles(time_moves(move, values))
+    timings = time_interleaved(lambda scenario, value: paths[scenario.name](value),
+                               [Scenario(name, False, False) for name in paths], values)
+    results = {name: percentiles(seconds) for name, seconds in timings.items()}
     widget_p50 = results["widget (rank-1 update, worker)"][0]
     print(f"UnitTuner on the toy world ({'trained' if trained else 'untrained'} generator), {args.device}, "
           f"{len(seeds)} seeds, unit {unit}, {args.moves} moves, torch threads {torch.get_num_threads()}")

@@ -41,17 +41,19 @@ from linkviz.world import GroundTruthWorld, World
 
 __version__ = "0.1.0"
 
-#: Names loaded on first use, so that ``import linkviz`` loads no world: name -> (module, attribute).
+#: Names loaded on first use, so that ``import linkviz`` loads no world and no widget toolkit:
+#: name -> (module, attribute).
 _LAZY = {
     "ToyWorld": ("linkviz.worlds.toy", "ToyWorld"),
     "load_toy_world": ("linkviz.worlds.toy", "load_toy_world"),
     "load_faces_world": ("linkviz.worlds.faces", "load_faces_world"),
     "load_world": ("linkviz.worlds", "load_world"),
+    "explore": ("linkviz.widgets.app", "explore"),  # the app (loads ipywidgets on first use)
 }
 
 
 def __getattr__(name: str):
-    """Import a world's entry point on first use (PEP 562)."""
+    """Import a world's entry point (or the app) on first use (PEP 562)."""
     if name not in _LAZY:
         raise AttributeError(f"module 'linkviz' has no attribute {name!r}")
     from importlib import import_module
@@ -89,6 +91,7 @@ __all__ = [
     "default_cache_root",
     "effect_sizes",
     "evaluate_link",
+    "explore",
     "find_counterfactuals",
     "fit_linear_link",
     "frechet_distance",

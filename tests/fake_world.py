@@ -7,9 +7,13 @@ the class is argmax r. With the identity link w = r, classifying a rendered r' a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 from torch import Tensor, nn
 
+from linkviz.linking import LinearLink
 from linkviz.models import Classifier, ClassifierSpec
 
 D = 3
@@ -72,3 +76,20 @@ def fake_classifier() -> Classifier:
                           std=(0.5,) * 3, resize_to=None, penultimate_layer="pool", class_names=CLASS_NAMES,
                           head_layer="fc")
     return Classifier(FakeClassifierNet(), spec)
+
+
+def identity_link() -> LinearLink:
+    """The exact link of the fake world, ``w = r`` (counterfactuals succeed)."""
+    return LinearLink(weight=np.eye(D, dtype=np.float32), bias=np.zeros(D, dtype=np.float32))
+
+
+@dataclass(frozen=True)
+class FakeWorld:
+    """The fake world as a :class:`linkviz.world.World`: unconditional, no ground truth."""
+
+    classifier: Classifier
+    generator: FakeGenerator
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return CLASS_NAMES

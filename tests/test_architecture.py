@@ -1,4 +1,4 @@
-"""The layer contract: core <- plotting <- controllers <- widgets, worlds beside the core (import-linter)."""
+"""The layer contract: core <- plotting <- figures <- controllers <- widgets, worlds beside the core (import-linter)."""
 
 from __future__ import annotations
 
@@ -32,12 +32,13 @@ def test_import_linter_contracts_are_kept():
 def test_the_contract_names_every_layer_once():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
     layers = next(c for c in config["contracts"] if c["type"] == "layers")["layers"]
-    assert layers[:3] == ["linkviz.widgets", "linkviz.controllers", "linkviz.plotting"]
-    core = [name.strip() for layer in layers[3:] for name in layer.split(":")]
+    display = ["linkviz.widgets", "linkviz.controllers", "linkviz.figures", "linkviz.plotting"]
+    assert layers[:4] == display  # figures may use plotting; controllers may use both
+    core = [name.strip() for layer in layers[4:] for name in layer.split(":")]
     assert len(core) == len(set(core))
     packages = {p.name if p.is_dir() else p.stem for p in (ROOT / "linkviz").iterdir()
                 if not p.name.startswith("_") and (p.suffix == ".py" or (p / "__init__.py").exists())}
-    layered = {name.removeprefix("linkviz.") for name in layers[:3] + core}
+    layered = {name.removeprefix("linkviz.") for name in display + core}
     outside = packages - layered
     assert outside == {"worlds", "demo"}, f"modules outside the layer contract: {sorted(outside)}"
 
@@ -46,7 +47,7 @@ def test_import_linkviz_loads_no_display_stack_and_no_world():
     assert _loaded_after("import linkviz") == []
 
 
-@pytest.mark.parametrize("package", ["linkviz.controllers", "linkviz.plotting"])
+@pytest.mark.parametrize("package", ["linkviz.controllers", "linkviz.figures", "linkviz.plotting"])
 def test_plotting_and_controllers_load_no_widget_toolkit(package):
     loaded = _loaded_after(f"import {package}")
     assert not [m for m in loaded if m.split(".")[0] in ("ipywidgets", "IPython", "ipympl")]

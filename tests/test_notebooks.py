@@ -1,12 +1,14 @@
 """Notebooks run top to bottom on the embedded world."""
 
+import re
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -17,3 +19,16 @@ def test_notebook_executes(path, tmp_path):
     errors = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])
               if o.get("output_type") == "error"]
     assert not errors
+    assert not (tmp_path / "sweeps").exists() and not list(tmp_path.glob("*.html"))  # nothing beside the notebook
+
+
+def test_notebooks_write_their_files_outside_the_repository():
+    """Sweeps and reports go to a temporary folder (``OUTPUT``), not to paths relative to the notebook, and the
+    files older runs left beside the notebooks are ignored by git."""
+    relative = re.compile(r"""(out_dir\s*=\s*['"])|(write_\w+\([^)]*[(,]\s*['"][^'"]*\.html['"])""")
+    for path in NOTEBOOKS:
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code":
+                assert not relative.search(cell.source), f"{path.name} writes a relative path:\n{cell.source}"
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    assert "sweeps/" in ignored and "notebooks/*.html" in ignored

@@ -18,9 +18,12 @@ class CounterfactualExplorer(ViewWidget):
 
     A thin view over :class:`linkviz.controllers.CounterfactualExploring`: each change of origin, target,
     example or score asks it for a new search (:func:`linkviz.counterfactual.find_counterfactuals` and
-    :func:`linkviz.counterfactual.counterfactual_trajectory` along ``relu(r - alpha s)``) in a latest-wins worker.
+    :func:`linkviz.counterfactual.refined_trajectory` along ``relu(r - alpha s)``) in a latest-wins worker.
     The scrubber only re-shows what was computed (:meth:`~linkviz.controllers.CounterfactualView.at_step`): the
-    image at that alpha next to the start (alpha = 0), the class probabilities and the top shifted units.
+    image at that alpha next to the start (alpha = 0), the class probabilities, whether the image is still within
+    the generator's realistic range, and the top shifted units with their change ``r' - r``. The path's points are
+    packed where the class probabilities change (``spacing="refined"``), so the scrubber moves through the
+    decision boundary gradually. The image is shown at its own pixel size, never stretched.
 
     Parameters
     ----------
@@ -30,6 +33,9 @@ class CounterfactualExplorer(ViewWidget):
         Optimisation steps before the search counts as failed (the reference used 2000).
     n_alphas : int
         Points along the trajectory, from alpha = 0 (the linked original) to 1 (the counterfactual).
+    spacing : {"refined", "uniform"}
+        Alphas packed where the class probabilities change (:func:`linkviz.counterfactual.refined_trajectory`),
+        or evenly spaced.
     top_k : int
         Shifted units listed.
     lr : float
@@ -51,13 +57,13 @@ class CounterfactualExplorer(ViewWidget):
 
     shown: CounterfactualView | None
 
-    def __init__(self, linked: LinkedModel, *, max_steps: int = 500, n_alphas: int = 9, top_k: int = 5,
+    def __init__(self, linked: LinkedModel, *, max_steps: int = 500, n_alphas: int = 13, top_k: int = 5,
                  lr: float = 0.5, seed: int = 0, origin: int | None = None, target: int | None = None,
-                 example: int = 0, objective: str = "image") -> None:
+                 example: int = 0, objective: str = "image", spacing: str = "refined") -> None:
         self.controller = CounterfactualExploring(linked, max_steps=max_steps, n_alphas=n_alphas, top_k=top_k,
-                                                  lr=lr, seed=seed)
+                                                  lr=lr, seed=seed, spacing=spacing)
         self.linked = linked
-        self.options, self.alphas, self.top_k = self.controller.options, self.controller.alphas, self.controller.top_k
+        self.options, self.n_alphas, self.top_k = self.controller.options, n_alphas, self.controller.top_k
         origin = self.controller.default_classes()[0] if origin is None else int(origin)
         target = (origin + 1) % len(linked.class_names) if target is None else int(target)
         classes = [(name, k) for k, name in enumerate(linked.class_names)]
@@ -72,6 +78,8 @@ class CounterfactualExplorer(ViewWidget):
         self.example.value = example
         self.scrubber = ipw.IntSlider(value=0, min=0, max=n_alphas - 1, description="alpha step")
         self._init_view(name="CounterfactualExplorer")
+        # shown at its own size (set per view in _draw); a flex row would otherwise stretch it to its neighbours
+        self.image.layout = ipw.Layout(object_fit="contain", flex="0 0 auto")
         self.status = self.label
         self.probabilities = ipw.HTML()
         self.units = ipw.HTML()
@@ -83,7 +91,9 @@ class CounterfactualExplorer(ViewWidget):
             control.observe(self._on_change, names="value")
         self.scrubber.observe(self._on_scrub, names="value")
         super().__init__([ipw.HBox([self.origin, self.target, self.example]), self.objective, self.status,
-                          self.scrubber, ipw.HBox([self.image, self.probabilities, self.units]), self.error])
+                          self.scrubber, ipw.HBox([self.image, self.probabilities, self.units],
+                                                 layout=ipw.Layout(align_items="flex-start")), self.error,
+                          self._export_bar()])
         try:
             self._show(self.controller.compute(origin, target, example, objective))
         except (ValueError, IndexError) as error:
@@ -119,6 +129,7 @@ class CounterfactualExplorer(ViewWidget):
         self.search = view
         self._syncing_scrubber = True
         try:
+            self.scrubber.max = len(view.alphas) - 1
             self.scrubber.value = view.step
         finally:
             self._syncing_scrubber = False
@@ -126,6 +137,8 @@ class CounterfactualExplorer(ViewWidget):
 
     def _draw(self, view: CounterfactualView) -> None:
         super()._show(view)
+        height, width = view.grid.shape[:2]
+        self.image.layout.width, self.image.layout.height = f"{width}px", f"{height}px"
         self.probabilities.value = view.probabilities_html
         self.units.value = view.units_html
 

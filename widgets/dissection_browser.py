@@ -15,8 +15,8 @@ from linkviz.controllers.dissection_browsing import (
     DissectionBrowsing,
     DissectionPage,
 )
-from linkviz.dissection.probe_dataset import ProbeDataset
 from linkviz.dissection.dissect import DissectionResult
+from linkviz.dissection.probe_dataset import ProbeDataset
 from linkviz.widgets.base import ViewWidget
 
 __all__ = ["DissectionBrowser"]
@@ -75,7 +75,7 @@ class DissectionBrowser(ViewWidget):
         self.page.observe(self._on_page, names="value")
         self.layer.observe(self._on_layer, names="value")
         super().__init__([ipw.HBox([self.layer, self.order, self.show]), ipw.HBox([self.search, self.page]),
-                          self.summary, self.bars, self.cards, self.error])
+                          self.summary, self.bars, self.cards, self.error, self._export_bar()])
         self._refresh()
 
     @property

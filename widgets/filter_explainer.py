@@ -64,7 +64,7 @@ class FilterExplainer(ViewWidget):
         self.words, self.image_words = ipw.HTML(), ipw.HTML()
         self.unit.observe(self._on_unit, names="value")
         super().__init__([self.unit, ipw.HBox([self.words, ipw.VBox([self.image, self.image_words])]),
-                          self.error])
+                          self.error, self._export_bar()])
         self._show(self.controller.compute(unit))
 
     @property

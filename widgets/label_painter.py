@@ -102,7 +102,8 @@ class LabelPainter(ViewWidget):
             ipw.HBox([self.current_label, ipw.HTML(self.controller.legend_html())]),
             ipw.HBox([self.image, self.brush]),
             ipw.HBox([self.ids, self.paint_button, self.undo_button, self.clear_button]),
-            ipw.HBox([self.directory, self.save_button, self.load_button]), self.status, self.error])
+            ipw.HBox([self.directory, self.save_button, self.load_button]), self.status, self.error,
+            self._export_bar()])
         self._rebuild_brush()
         self._refresh()
 

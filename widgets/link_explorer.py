@@ -51,7 +51,8 @@ class LinkExplorer(ViewWidget):
         self.examples_table = self.label
         self.metrics = ipw.HTML(self.controller.metrics_html())
         self.example.observe(self._on_example, names="value")
-        super().__init__([self.example, self.image, self.examples_table, self.error, self.metrics])
+        super().__init__([self.example, self.image, self.examples_table, self.error, self.metrics,
+                          self._export_bar()])
         self._show(self.controller.compute(0))
 
     def _on_example(self, change: dict) -> None:

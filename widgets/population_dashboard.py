@@ -2,7 +2,7 @@
 the selected unit opened in a UnitTuner with flow arrows and part overlays.
 
 The tSNE scatter is a live matplotlib canvas (ipympl, imported only when a dashboard is made, and without
-switching the user's matplotlib backend): clicking a point selects that unit.
+switching the user's matplotlib backend): hovering over a point names its unit, clicking it selects that unit.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ __all__ = ["PopulationDashboard"]
 _DPI = 80
 _MAX_CLUSTERS = 12
 _CLICK_RADIUS = 10.0  # display pixels around a tSNE point that select it
+_EMBEDDING_INCHES = (6.4, 4.6)  # the tSNE canvas: 512 x 368 pixels at _DPI, legend outside the axes
+_WRAP = {"flex_flow": "row wrap", "align_items": "flex-start"}  # rows that wrap instead of scrolling sideways
 
 
 class PopulationDashboard(ViewWidget):
@@ -46,7 +48,8 @@ class PopulationDashboard(ViewWidget):
     - the label sparsity of every unit per metric (:func:`~linkviz.quantify.label_sparsity`), as histograms;
     - the tSNE of the label vectors coloured by each unit's strongest label
       (:func:`~linkviz.quantify.tsne_embedding`, :func:`~linkviz.plotting.plot_embedding`) on a live ipympl
-      canvas: clicking a point selects that unit, and the selected unit is ringed;
+      canvas: hovering over a point names its unit and label, clicking it selects that unit, and the selected
+      unit is ringed;
     - the cluster map of the label vectors (:func:`linkviz.plotting.population.clustermap_figure`) with a
       cluster count;
     - a list of units, ranked by label sparsity or by the concept finder
@@ -115,12 +118,13 @@ class PopulationDashboard(ViewWidget):
                                          value="sparsity", description="rank by")
         self.units = ipw.Select(options=self.controller.sparsity_options(), rows=12, description="units",
                                 layout=ipw.Layout(width="360px"))
+        self.unit_info.layout = ipw.Layout(width="360px")  # wraps instead of widening the column
         self.concept_label = ipw.Dropdown(options=list(self.vectors.labels), description="label")
         self.concept_metric = ipw.Dropdown(options=list(self.vectors.metrics), description="metric")
         self.concept_sign = ipw.ToggleButtons(options=[("increase", 1), ("decrease", -1)], value=1,
-                                              description="sign")
+                                              description="sign", style={"button_width": "auto"})
         self.find_button = ipw.Button(description="find units", icon="search")
-        self.concept_table = ipw.HTML()
+        self.concept_table = ipw.HTML(layout=ipw.Layout(max_width="100%", overflow="auto"))
         self.tuner = self._make_tuner(segmenter, segment_from, part_labels, seeds)
         self._concept_worker = LatestWinsWorker(self._show_concept, self._show_error,
                                                 name="PopulationDashboard-concept")
@@ -132,14 +136,17 @@ class PopulationDashboard(ViewWidget):
         self.units.observe(self._on_unit, names="value")
         self.find_button.on_click(lambda _: self.request_concept())
         self.embedding_canvas.mpl_connect("button_press_event", self._on_embedding_click)
-        concept = ipw.VBox([ipw.HTML("<b>concept finder</b>"), self.concept_label, self.concept_metric,
-                            self.concept_sign, self.find_button, self.concept_table])
+        self.embedding_canvas.mpl_connect("motion_notify_event", self._on_embedding_hover)
+        self.concept_box = ipw.VBox([ipw.HTML("<b>concept finder</b>"), self.concept_label, self.concept_metric,
+                                     self.concept_sign, self.find_button, self.concept_table],
+                                    layout=ipw.Layout(flex="1 1 380px", min_width="0"))
         super().__init__([
-            ipw.HBox([self.sparsity_image, self.embedding_canvas]),
+            ipw.HBox([self.sparsity_image, self.embedding_canvas], layout=ipw.Layout(**_WRAP)),
             ipw.VBox([self.n_clusters, self.clustermap_image]),
-            ipw.HBox([ipw.VBox([self.rank_by, self.units, self.unit_info]), concept]),
+            ipw.HBox([ipw.VBox([self.rank_by, self.units, self.unit_info], layout=ipw.Layout(flex="0 0 auto")),
+                      self.concept_box], layout=ipw.Layout(**_WRAP, width="100%")),
             self.tuner if self.tuner is not None else ipw.HTML("<i>pass linked=... to tune the selected unit</i>"),
-            self.error])
+            self.error, self._export_bar()])
 
     # --- the controller's state ---
 
@@ -229,6 +236,21 @@ class PopulationDashboard(ViewWidget):
         self.error.value = ""
         self.tuner.unit.value = unit
 
+    def _on_embedding_hover(self, event: MouseEvent) -> None:
+        """Name the unit under the mouse (hidden away from every point); redraws only when that unit changes."""
+        unit = self.unit_near(event.x, event.y) if event.inaxes is self._embedding_axes else None
+        if unit == self.hovered:
+            return
+        self.hovered = unit
+        if unit is None:
+            self._hover_label.set_visible(False)
+        else:
+            index = int(np.flatnonzero(self.embedding.units == unit)[0])
+            self._hover_label.xy = tuple(self.embedding.coordinates[index])
+            self._hover_label.set_text(f"unit {unit}: {self.embedding.strongest_label[index]}")
+            self._hover_label.set_visible(True)
+        self.embedding_canvas.draw_idle()
+
     def _on_embedding_click(self, event: MouseEvent) -> None:
         if event.inaxes is not self._embedding_axes or event.button != 1:
             return
@@ -262,16 +284,22 @@ class PopulationDashboard(ViewWidget):
         self.unit_info.value = "" if unit is None else self.controller.describe(unit)
 
     def _embedding_canvas(self) -> ipw.DOMWidget:
-        """The tSNE scatter on a live ipympl canvas, with a ring (hidden until a unit is selected)."""
+        """The tSNE scatter on a live ipympl canvas (legend outside the axes, title inside the figure), with a
+        ring (hidden until a unit is selected) and a label naming the unit under the mouse."""
         from matplotlib.figure import Figure
 
-        figure = Figure(figsize=(4.5, 3.6), dpi=_DPI)
+        figure = Figure(figsize=_EMBEDDING_INCHES, dpi=_DPI, layout="constrained")
         canvas = _live_canvas(figure)
         ax = figure.add_subplot()
         plot_embedding(self.embedding, ax=ax)
-        ax.set_title("tSNE of label vectors (click a unit)", fontsize=9)
+        ax.set_title("tSNE of label vectors (hover: unit id; click: select)", fontsize=9)
         self._embedding_axes = ax
         self._ring, self._ring_label = draw_unit_ring(ax, None, None)
+        self.hovered: int | None = None
+        self._hover_label = ax.annotate("", (0.0, 0.0), xytext=(8, -14), textcoords="offset points", fontsize=8,
+                                        bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "alpha": 0.9},
+                                        visible=False)
+        figure.draw_without_rendering()  # lay out now, so positions (unit_near) hold before the first draw
         return canvas
 
     def _highlight(self, unit: int | None) -> None:

@@ -12,8 +12,8 @@ import ipywidgets as ipw
 import pandas as pd
 
 from linkviz.controllers.unit_describing import UnitCardView, UnitDescribing
-from linkviz.dissection.probe_dataset import ProbeDataset
 from linkviz.dissection.dissect import DissectionResult
+from linkviz.dissection.probe_dataset import ProbeDataset
 from linkviz.lavise.explain import LaviseExplanation
 from linkviz.linking.linked_model import LinkedModel
 from linkviz.widgets.base import ViewWidget
@@ -75,9 +75,12 @@ class UnitCard(ViewWidget):
         self.tuner = UnitTuner(linked, seeds=seeds, unit=unit, controller=self.controller.tuning) if tuner else None
         self.unit.observe(self._on_unit, names="value")
         self.strongest.observe(self._on_strongest, names="value")
+        for section in (self.dissection_html, self.lavise_html, self.linking_html):
+            # equal shares of the width, text wrapped inside; below three times 16em the sections wrap to new lines
+            section.layout = ipw.Layout(flex="1 1 0%", min_width="16em", margin="0 1em 0.5em 0")
         sections = ipw.HBox([self.dissection_html, self.lavise_html, self.linking_html],
-                            layout=ipw.Layout(justify_content="space-between"))
-        children = [ipw.HBox([self.unit, self.strongest]), sections, self.image, self.error]
+                            layout=ipw.Layout(flex_flow="row wrap", align_items="flex-start", width="100%"))
+        children = [ipw.HBox([self.unit, self.strongest]), sections, self.image, self.error, self._export_bar()]
         if self.tuner is not None:
             self.tuner.unit.observe(self._on_tuner_unit, names="value")
             children.append(self.tuner)

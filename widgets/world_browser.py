@@ -55,7 +55,7 @@ class WorldBrowser(ViewWidget):
         for control in (self.class_picker, self.truncation, self.seed):
             control.observe(self._on_change, names="value")
         super().__init__([ipw.HBox([self.class_picker, self.truncation, self.seed]), self.image, self.summary,
-                          self.error])
+                          self.error, self._export_bar()])
         self.refresh()
 
     @property

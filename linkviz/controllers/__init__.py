@@ -6,10 +6,12 @@ classes and draws what it returns, and the same result makes a matplotlib figure
 
 from linkviz.controllers.counterfactual_exploring import CounterfactualExploring, CounterfactualView
 from linkviz.controllers.dissection_browsing import DissectionBrowsing, DissectionPage, filter_units
+from linkviz.controllers.exploring import DissectionData, ExploreData, PopulationData, Unavailable
 from linkviz.controllers.filter_explaining import ExplanationView, FilterExplaining, heat_overlay, unit_maps
 from linkviz.controllers.label_painting import LabelPainting, PaintingView, parse_ids
 from linkviz.controllers.link_exploring import LinkExploring, LinkPageView
 from linkviz.controllers.population import ConceptRanking, PopulationAnalysis, PopulationView
+from linkviz.controllers.selection import Selection
 from linkviz.controllers.unit_describing import UnitCardView, UnitDescribing, unit_frame
 from linkviz.controllers.unit_tuning import PartsFunction, TuningView, UnitTuning, parse_seeds
 from linkviz.controllers.view import GridView, plain_text
@@ -20,8 +22,10 @@ __all__ = [
     "CounterfactualExploring",
     "CounterfactualView",
     "DissectionBrowsing",
+    "DissectionData",
     "DissectionPage",
     "ExplanationView",
+    "ExploreData",
     "FilterExplaining",
     "GridView",
     "LabelPainting",
@@ -30,8 +34,11 @@ __all__ = [
     "PaintingView",
     "PartsFunction",
     "PopulationAnalysis",
+    "PopulationData",
     "PopulationView",
+    "Selection",
     "TuningView",
+    "Unavailable",
     "UnitCardView",
     "UnitDescribing",
     "UnitTuning",

@@ -65,10 +65,6 @@ def filter_units(table: pd.DataFrame, *, show: str = ALL_UNITS, search: str = ""
     return table[keep]
 
 
-def _shown_label(label: str) -> str:
-    return "none" if label == "none" else display_label(str(label))
-
-
 @dataclass(frozen=True, eq=False, kw_only=True)
 class DissectionPage(GridView):
     """One page of unit cards: each unit's top probe images (masked where it fires) in a row of :attr:`grid`.
@@ -193,7 +189,7 @@ class DissectionBrowsing:
         cards = "".join(self._card(layer, row) for row in rows.itertuples(index=False))
         return DissectionPage(
             grid=grid, rows=max(len(units), 1), columns=max(kept, 1), title=f"Network Dissection: {layer}",
-            row_labels=tuple(f"unit {row.unit}: {_shown_label(row.label)} (IoU {row.iou:.3f})"
+            row_labels=tuple(f"unit {row.unit}: {display_label(str(row.label))} (IoU {row.iou:.3f})"
                              for row in rows.itertuples(index=False)) or ("no unit matches",),
             column_labels=tuple(f"top {rank + 1}" for rank in range(max(kept, 1))),
             caption_html=summary, layer=layer, units=units, matching=len(matching), page=page, pages=pages,
@@ -238,7 +234,7 @@ class DissectionBrowsing:
         dim = "" if row.is_detector else "opacity:0.6;"
         dead = " &middot; <i>dead</i>" if row.dead else ""
         return (f'<div style="{_CARD_STYLE}{dim}" data-unit="{row.unit}">'
-                f"<b>{html.escape(_shown_label(row.label))}</b> &middot; unit {row.unit} &middot; "
+                f"<b>{html.escape(display_label(str(row.label)))}</b> &middot; unit {row.unit} &middot; "
                 f"{html.escape(str(row.category))} &middot; IoU {row.iou:.3f}{dead}<br>"
                 f'<img alt="top images of unit {row.unit}" src="{self._strip(layer, int(row.unit))}" '
                 f'style="image-rendering:pixelated"></div>')

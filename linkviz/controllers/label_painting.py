@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from skimage.segmentation import slic
 
-from linkviz.controllers.view import GridView
+from linkviz.controllers.view import GridView, choice_index
 from linkviz.images import to_uint8
 from linkviz.plotting.overlays import draw_superpixels, label_colors, overlay_parts, to_hex
 from linkviz.segmentation.labels_io import PaintedLabels, check_label_names, load_labels, save_labels
@@ -177,14 +177,8 @@ class LabelPainting:
 
     def label_id(self, label: int | str) -> int:
         """The id of a label given by id or name; ValueError for an unknown one."""
-        if isinstance(label, str):
-            if label not in self.label_names:
-                raise ValueError(f"unknown label {label!r}; labels: {list(self.label_names)}")
-            return self.label_names.index(label)
-        label = int(label)
-        if not 0 <= label < len(self.label_names):
-            raise ValueError(f"label id {label} out of range for {len(self.label_names)} labels")
-        return label
+        return choice_index(label, self.label_names, noun="label", plural="labels", index_noun="label id",
+                            range_error=ValueError)
 
     # --- painting ---
 

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from linkviz.controllers.view import GridView
+from linkviz.figures.link_quality import link_quality_figure
 from linkviz.images import tile_images
 from linkviz.linking.evaluate import LinkEvaluation, evaluate_link
 from linkviz.linking.linked_model import LinkedModel
 from linkviz.pairs import PairSet
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["LinkExploring", "LinkPageView"]
 
@@ -52,6 +57,11 @@ class LinkPageView(GridView):
     def to_frame(self) -> pd.DataFrame:
         """One row per example shown, with its classes and per-example metrics."""
         return self.table.reset_index(drop=True)
+
+    def figure(self, *, width_inches: float = 7.0) -> Figure:
+        """The paper's link-quality figure of this page (:func:`linkviz.figures.link_quality_figure`): originals
+        above cycled images, and the page's metrics and class agreement."""
+        return link_quality_figure(self.table, images=self, title=self.title, width=width_inches)
 
 
 class LinkExploring:

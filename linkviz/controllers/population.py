@@ -14,13 +14,9 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
-from linkviz.plotting.population import (
-    clustermap_figure,
-    draw_unit_ring,
-    plot_concept_effects,
-    plot_embedding,
-    plot_label_sparsity,
-)
+from linkviz.figures.population import population_figure
+from linkviz.plotting.paper_style import paper_figure, paper_style
+from linkviz.plotting.population import clustermap_figure, count, plot_concept_effects, plot_label_sparsity
 from linkviz.quantify.changes import ChangeTable
 from linkviz.quantify.population import (
     LabelClustering,
@@ -39,9 +35,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = ["ConceptRanking", "PopulationAnalysis", "PopulationView"]
-
-CONCEPT_COLUMNS = ("rank", "unit", "effect", "ci_low", "ci_high", "n", "cohens_d", "selectivity")
-
 
 def _html_table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, float_format=lambda x: f"{x:.3g}", border=0)
@@ -75,12 +68,19 @@ class ConceptRanking:
 
     @property
     def html(self) -> str:
-        """A header and the table (or a note that no unit was found)."""
+        """A header and a compact table (or a note that no unit was found): rank, unit, effect with its
+        confidence interval, seeds, Cohen's d and selectivity, narrow enough to sit beside the unit list."""
         header = (f"<b>{html.escape(self.metric)}</b> of <b>{html.escape(self.label)}</b> "
-                  f"{'increases' if self.sign > 0 else 'decreases'}: {len(self.table)} units")
+                  f"{'increases' if self.sign > 0 else 'decreases'}: {count(len(self.table), 'unit')}")
         if not len(self.table):
             return header + "<br><i>no unit changes it significantly in this direction</i>"
-        return header + _html_table(self.table[list(CONCEPT_COLUMNS)])
+        table = self.table
+        compact = pd.DataFrame({
+            "#": table["rank"], "unit": table["unit"],
+            "effect [CI]": [f"{row.effect:.3g} [{row.ci_low:.3g}, {row.ci_high:.3g}]" for row in table.itertuples()],
+            "n": table["n"], "d": table["cohens_d"], "selectivity": table["selectivity"]})
+        return (header + '<div style="font-size:90%">' + _html_table(compact) + "</div>"
+                "<small>effect: mean change with its confidence interval over seeds; d: Cohen's d; n: seeds</small>")
 
     def options(self) -> list[tuple[str, int]]:
         """(text, unit) for a list of the found units."""
@@ -91,13 +91,12 @@ class ConceptRanking:
         """The ranking, one row per unit found."""
         return self.table.reset_index(drop=True)
 
-    def figure(self, *, width_inches: float = 5.0) -> Figure:
-        """Effect of each found unit with its confidence interval (pyplot-free)."""
-        from matplotlib.figure import Figure
-
-        figure = Figure(figsize=(width_inches, 1.2 + 0.25 * max(len(self.table), 2)), layout="constrained")
-        plot_concept_effects(self.table, ax=figure.add_subplot())
-        figure.suptitle(f"units whose tuning: {self.title}", fontsize=9)
+    def figure(self, *, width_inches: float = 3.5) -> Figure:
+        """Effect of each found unit with its confidence interval (pyplot-free, in the paper style)."""
+        with paper_style():
+            figure = paper_figure(width_inches, 1.2 + 0.2 * max(len(self.table), 2))
+            plot_concept_effects(self.table, ax=figure.add_subplot())
+            figure.suptitle(f"units whose tuning: {self.title}")
         return figure
 
 
@@ -156,27 +155,13 @@ class PopulationView:
         return clustermap_figure(self.vectors, self.clustering,
                                  figure=Figure(figsize=(7.0, 6.0), dpi=dpi, layout="constrained"))
 
-    def figure(self, *, width_inches: float = 11.0) -> Figure:
-        """Sparsity histograms and the tSNE map (selected unit ringed) above the cluster map (and the concept)."""
-        from matplotlib.figure import Figure
-
-        figure = Figure(figsize=(width_inches, width_inches * 0.95), layout="constrained")
-        top, bottom = figure.subfigures(2, 1, height_ratios=(1.0, 1.5))
-        sparsity_ax, embedding_ax = top.subplots(1, 2)
-        plot_label_sparsity(self.sparsity, ax=sparsity_ax)
-        plot_embedding(self.embedding, ax=embedding_ax)
-        embedding_ax.set_title("tSNE of label vectors", fontsize=9)
-        if self.selected is not None and self.selected in self.embedding.units:
-            index = int(np.flatnonzero(self.embedding.units == self.selected)[0])
-            draw_unit_ring(embedding_ax, tuple(self.embedding.coordinates[index]), self.selected)
-        if self.concept is None:
-            clustermap_figure(self.vectors, self.clustering, figure=bottom)
-        else:
-            left, right = bottom.subfigures(1, 2, width_ratios=(2.0, 1.0))
-            clustermap_figure(self.vectors, self.clustering, figure=left)
-            plot_concept_effects(self.concept.table, ax=right.add_subplot())
-            right.suptitle(self.concept.title, fontsize=9)
-        return figure
+    def figure(self, *, width_inches: float = 7.0) -> Figure:
+        """The paper's population figure (:func:`linkviz.figures.population_figure`): sparsity histograms and
+        the tSNE map (selected unit ringed) above the cluster map (and the concept's units)."""
+        concept = None if self.concept is None else self.concept.table
+        return population_figure(self.vectors, self.sparsity, self.embedding, self.clustering, selected=self.selected,
+                                 concept=concept, concept_title=self.concept.title if self.concept else "",
+                                 width=width_inches)
 
 
 class PopulationAnalysis:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,9 +18,13 @@ from linkviz.controllers.view import GridView
 from linkviz.dissection.dissect import DissectionResult
 from linkviz.dissection.probe_dataset import ProbeDataset
 from linkviz.dissection.report import display_label, unit_images
+from linkviz.figures.dissection import unit_card_figure
 from linkviz.images import tile_images
 from linkviz.lavise.explain import LaviseExplanation
 from linkviz.linking.linked_model import LinkedModel
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["UnitCardView", "UnitDescribing", "unit_frame"]
 
@@ -68,10 +73,6 @@ def unit_frame(dissection: DissectionResult, linked: LinkedModel, explanation: L
     frame["effect"] = tuning.effect
     frame["effect_rank"] = tuning.rank
     return frame
-
-
-def _shown_label(label: str) -> str:
-    return "none" if label == "none" else display_label(str(label))
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -131,6 +132,14 @@ class UnitCardView(GridView):
                              for rank, (image, maximum) in enumerate(zip(self.images, self.maxima))],
                             columns=[*common, "rank", "image", "maximum"])
 
+    def figure(self, *, width_inches: float = 7.0) -> Figure:
+        """The paper's unit card (:func:`linkviz.figures.unit_card_figure`): the masked top images above the
+        IoU, the LaViSE words and the effect size."""
+        return unit_card_figure(self, unit=self.unit, label=self.label, category=self.category, iou=self.iou,
+                                is_detector=self.is_detector, words=None if self.explained is None else self.words,
+                                effect=self.effect, effect_rank=self.effect_rank, n_units=self.n_units,
+                                layer=self.layer, title=self.title, width=width_inches)
+
 
 class UnitDescribing:
     """The state behind :class:`linkviz.widgets.UnitCard`: one penultimate unit seen three ways.
@@ -178,7 +187,7 @@ class UnitDescribing:
     def strongest_options(self, count: int) -> list[tuple[str, int]]:
         """``("unit 3: sky; effect 0.52", 3)`` for the ``count`` units with the largest effect, strongest first."""
         rows = self.table.iloc[self.tuning.strongest_units(count)]
-        return [(f"unit {row.unit}: {_shown_label(row.label)}; effect {row.effect:.3g}", int(row.unit))
+        return [(f"unit {row.unit}: {display_label(str(row.label))}; effect {row.effect:.3g}", int(row.unit))
                 for row in rows.itertuples(index=False)]
 
     def compute(self, unit: int) -> UnitCardView:
@@ -193,7 +202,7 @@ class UnitDescribing:
         words = (self._words[self._words.unit == unit].head(WORDS_SHOWN)[["rank", "word", "votes"]]
                  .reset_index(drop=True) if explained else pd.DataFrame(columns=["rank", "word", "votes"]))
         sections = (self._dissection_section(row), self._lavise_section(explained, words), self._linking_section(row))
-        label = _shown_label(row.label)
+        label = display_label(str(row.label))
         return UnitCardView(
             grid=grid, rows=1, columns=len(strip), row_labels=(f"unit {unit}",),
             column_labels=tuple(f"image {i}" for i in shown.indices), title=f"unit {unit}: {label}",
@@ -206,8 +215,8 @@ class UnitDescribing:
     def _dissection_section(self, row) -> str:
         verdict = "detector" if row.is_detector else f"not a detector (IoU ≤ {self.dissection.detector_threshold:g})"
         return (f"<b>Network Dissection</b> ({html.escape(self.dissection.layer)})<br>unit {row.unit}: "
-                f"<b>{html.escape(_shown_label(row.label))}</b> ({html.escape(str(row.category))}), IoU {row.iou:.3f}, "
-                f"{verdict}. Below: its top {self.k} probe images, masked where it fires.")
+                f"<b>{html.escape(display_label(str(row.label)))}</b> ({html.escape(str(row.category))}), "
+                f"IoU {row.iou:.3f}, {verdict}. Below: its top {self.k} probe images, masked where it fires.")
 
     @staticmethod
     def _lavise_section(explained: bool | None, words: pd.DataFrame) -> str:

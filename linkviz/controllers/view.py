@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,12 +17,29 @@ from linkviz.plotting.grid_figure import grid_figure
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["GridView", "plain_text"]
+__all__ = ["GridView", "choice_index", "plain_text"]
 
 
 def plain_text(fragment: str) -> str:
     """An HTML caption as plain text (tags dropped, entities decoded, white space folded)."""
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
+
+
+def choice_index(choice: int | str, names: Sequence[str], *, noun: str, plural: str, index_noun: str | None = None,
+                 range_error: type[Exception] = IndexError) -> int:
+    """The index of a choice (a class, a label) given by name or by index.
+
+    ValueError for an unknown name (``"unknown {noun} 'x'; {plural}: [...]"``); ``range_error`` for an index
+    outside ``names`` (``"{index_noun} 7 out of range for 3 {plural}"``, ``index_noun`` defaulting to ``noun``).
+    """
+    if isinstance(choice, str):
+        if choice not in names:
+            raise ValueError(f"unknown {noun} {choice!r}; {plural}: {list(names)}")
+        return list(names).index(choice)
+    index = int(choice)
+    if not 0 <= index < len(names):
+        raise range_error(f"{index_noun or noun} {index} out of range for {len(names)} {plural}")
+    return index
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -64,7 +82,11 @@ class GridView(ABC):
         """The data behind the view as a tidy table (one observation per row)."""
 
     def figure(self, *, width_inches: float = 6.5) -> Figure:
-        """The view as a matplotlib figure (labelled rows and columns, title, caption); no pyplot involved."""
+        """The view as a matplotlib figure in the paper style (labelled rows and columns, title, caption); no pyplot.
+
+        Results with a paper figure (:mod:`linkviz.figures`) override this to draw it; save either with
+        :func:`linkviz.plotting.paper_style.save_figure` for the same bytes on every save.
+        """
         return grid_figure(self.grid, rows=self.rows, columns=self.columns, row_labels=self.row_labels,
                            column_labels=self.column_labels, title=self.title, caption=self.caption,
                            width_inches=width_inches)

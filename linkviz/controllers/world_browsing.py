@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from linkviz.controllers.view import GridView
+from linkviz.controllers.view import GridView, choice_index
 from linkviz.images import tile_images, to_uint8
 from linkviz.models.generator import one_hot
 from linkviz.models.modules import module_device
@@ -102,14 +102,7 @@ class WorldBrowsing:
 
     def class_index(self, name_or_index: str | int) -> int:
         """The index of a class given by name or index; ValueError / IndexError if there is no such class."""
-        if isinstance(name_or_index, str):
-            if name_or_index not in self.class_names:
-                raise ValueError(f"unknown class {name_or_index!r}; classes: {list(self.class_names)}")
-            return self.class_names.index(name_or_index)
-        index = int(name_or_index)
-        if not 0 <= index < len(self.class_names):
-            raise IndexError(f"class {index} out of range for {len(self.class_names)} classes")
-        return index
+        return choice_index(name_or_index, self.class_names, noun="class", plural="classes")
 
     def compute(self, class_: str | int, truncation_psi: float, seed: int) -> WorldSamplesView:
         """Samples of ``class_`` (name or index) with latents from ``seed``, classified, with their ground truth.

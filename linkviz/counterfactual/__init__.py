@@ -1,21 +1,27 @@
-"""Counterfactuals in R: shifts of the penultimate activations that change the generated image's class."""
+"""Counterfactuals in R: shifts of the penultimate activations that change the generated image's class, the paths
+along them, and whether a path's latents stay within the generator's realistic range."""
 
 from linkviz.counterfactual.optimise import CounterfactualResult, counterfactual_loss, find_counterfactuals
+from linkviz.counterfactual.realism import LatentRealism, fit_latent_realism
 from linkviz.counterfactual.trajectory import (
     Trajectory,
     counterfactual_trajectory,
     path_pca,
+    refined_trajectory,
     top_shifted_units,
     unit_frequency,
 )
 
 __all__ = [
     "CounterfactualResult",
+    "LatentRealism",
     "Trajectory",
     "counterfactual_loss",
     "counterfactual_trajectory",
     "find_counterfactuals",
+    "fit_latent_realism",
     "path_pca",
+    "refined_trajectory",
     "top_shifted_units",
     "unit_frequency",
 ]

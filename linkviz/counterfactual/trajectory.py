@@ -16,7 +16,8 @@ from linkviz.linking.link import LinearLink
 from linkviz.models.classifier import Classifier
 from linkviz.models.generator import Generator
 
-__all__ = ["Trajectory", "counterfactual_trajectory", "path_pca", "top_shifted_units", "unit_frequency"]
+__all__ = ["Trajectory", "counterfactual_trajectory", "path_pca", "refined_trajectory", "top_shifted_units",
+           "unit_frequency"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,7 +90,7 @@ def path_pca(points: np.ndarray, *, n_components: int = 2) -> np.ndarray:
     flat = points.reshape(-1, n_features)
     out = np.zeros((flat.shape[0], n_components), dtype=np.float32)
     usable = min(n_components, flat.shape[0] - 1, n_features)
-    if usable > 0:
+    if usable > 0 and np.ptp(flat, axis=0).any():  # a path that does not move has no components
         out[:, :usable] = PCA(n_components=usable, svd_solver="full").fit_transform(flat)
     return out.reshape(n_examples, n_alphas, n_components)
 
@@ -130,25 +131,110 @@ def counterfactual_trajectory(
     -------
     Trajectory
     """
+    r, s = _check_path(link, r, s, device)
+    alphas = np.linspace(0.0, 1.0, 5) if alphas is None else np.asarray(alphas, dtype=np.float64)
+    if alphas.ndim != 1 or alphas.size == 0 or not np.isfinite(alphas).all():
+        raise ValueError(f"alphas must be a non-empty 1-d array of finite values; got {alphas!r}")
+    path, logits, images = _render_path(link, generator, classifier, r, s, alphas, batch_size=batch_size)
+    return _trajectory(link, classifier, alphas, path, logits, images)
+
+
+def refined_trajectory(
+    link: LinearLink,
+    generator: Generator,
+    classifier: Classifier,
+    r: Tensor | np.ndarray,
+    s: Tensor | np.ndarray,
+    *,
+    n_alphas: int = 13,
+    n_uniform: int | None = None,
+    length_weight: float = 0.5,
+    min_spacing: float = 1.0 / 256,
+    batch_size: int = 64,
+    device: torch.device | str = "cpu",
+) -> Trajectory:
+    """The path ``relu(r - alpha * s)`` at ``n_alphas`` points of [0, 1], packed where the class probabilities change.
+
+    Along a counterfactual the class often flips within a small stretch of alpha (on the toy world typically
+    between 0.1 and 0.25), so evenly spaced points jump from the original to the counterfactual in one step.
+    This starts from ``n_uniform`` evenly spaced points and then bisects, one at a time, the interval with the
+    largest ``jump + length_weight * width``, where ``jump`` is the total-variation distance
+    ``0.5 * sum_k |p_k(a) - p_k(b)|`` between the class probabilities at the interval's ends (the largest over
+    the examples) and ``width = b - a``. Every point is rendered once, so the cost is that of
+    :func:`counterfactual_trajectory` at ``n_alphas`` points.
+
+    Parameters
+    ----------
+    link, generator, classifier, r, s, batch_size, device
+        As in :func:`counterfactual_trajectory`; ``r`` and ``s`` have shape [N, D].
+    n_alphas : int
+        Points of the path, at least 2 (fewer only if every interval is narrower than ``2 * min_spacing``).
+    n_uniform : int, optional
+        Evenly spaced starting points, ``2 <= n_uniform <= n_alphas``; default ``max(2, (n_alphas + 1) // 2)``.
+    length_weight : float
+        Weight of an interval's width against its probability jump (0: only the jumps count).
+    min_spacing : float
+        Intervals narrower than twice this are not split.
+
+    Returns
+    -------
+    Trajectory
+        With ``alphas`` ascending from 0 to 1.
+    """
+    r, s = _check_path(link, r, s, device)
+    n_uniform = max(2, (n_alphas + 1) // 2) if n_uniform is None else int(n_uniform)
+    if not 2 <= n_uniform <= n_alphas or length_weight < 0 or min_spacing <= 0:
+        raise ValueError(f"need 2 <= n_uniform <= n_alphas, length_weight >= 0 and min_spacing > 0; got "
+                         f"n_uniform={n_uniform}, n_alphas={n_alphas}, length_weight={length_weight}, "
+                         f"min_spacing={min_spacing}")
+    alphas = np.linspace(0.0, 1.0, n_uniform)
+    path, logits, images = _render_path(link, generator, classifier, r, s, alphas, batch_size=batch_size)
+    while len(alphas) < n_alphas:
+        probabilities = logits.softmax(dim=-1).numpy()  # [N, A, K], alphas ascending
+        jump = 0.5 * np.abs(np.diff(probabilities, axis=1)).sum(axis=-1).max(axis=0)  # [A - 1]
+        width = np.diff(alphas)
+        score = np.where(width >= 2 * min_spacing, jump + length_weight * width, -np.inf)
+        if not np.isfinite(score).any():
+            break
+        split = int(np.argmax(score))
+        middle = np.array([(alphas[split] + alphas[split + 1]) / 2])
+        new = _render_path(link, generator, classifier, r, s, middle, batch_size=batch_size)
+        alphas = np.insert(alphas, split + 1, middle)
+        path, logits, images = (torch.cat([old[:, :split + 1], part, old[:, split + 1:]], dim=1)
+                                for old, part in zip((path, logits, images), new))
+    return _trajectory(link, classifier, alphas, path, logits, images)
+
+
+def _check_path(link: LinearLink, r: Tensor | np.ndarray, s: Tensor | np.ndarray,
+                device: torch.device | str) -> tuple[Tensor, Tensor]:
     r = check_activations(r, link, device)
     s = check_activations(s, link, device)
     if s.shape != r.shape:
         raise ValueError(f"s must have the shape of r {list(r.shape)}; got {list(s.shape)}")
-    alphas = np.linspace(0.0, 1.0, 5) if alphas is None else np.asarray(alphas, dtype=np.float64)
-    if alphas.ndim != 1 or alphas.size == 0 or not np.isfinite(alphas).all():
-        raise ValueError(f"alphas must be a non-empty 1-d array of finite values; got {alphas!r}")
+    return r, s
+
+
+def _render_path(link: LinearLink, generator: Generator, classifier: Classifier, r: Tensor, s: Tensor,
+                 alphas: np.ndarray, *, batch_size: int) -> tuple[Tensor, Tensor, Tensor]:
+    """``relu(r - alpha s)`` [N, A, D] (r's device), its logits [N, A, K] and images [N, A, 3, H, W] (CPU)."""
     alpha = torch.as_tensor(alphas, dtype=r.dtype, device=r.device)
     path = torch.relu(r[:, None, :] - alpha[None, :, None] * s[:, None, :])  # [N, A, D]
-    flat = path.reshape(-1, link.r_dim)
-    logits, images = render_and_classify(link, generator, classifier, flat, batch_size=batch_size,
-                                          keep_images=True)
+    logits, images = render_and_classify(link, generator, classifier, path.reshape(-1, link.r_dim),
+                                          batch_size=batch_size, keep_images=True)
+    n_examples, n_alphas = path.shape[:2]
+    return (path, logits.reshape(n_examples, n_alphas, -1),
+            images.reshape(n_examples, n_alphas, *images.shape[1:]))
+
+
+def _trajectory(link: LinearLink, classifier: Classifier, alphas: np.ndarray, path: Tensor, logits: Tensor,
+                images: Tensor) -> Trajectory:
     n_examples, n_alphas = path.shape[:2]
     r_path = path.cpu().numpy()
-    w_path = link.predict(flat.cpu().numpy()).reshape(n_examples, n_alphas, link.w_dim)
+    w_path = link.predict(r_path.reshape(-1, link.r_dim)).reshape(n_examples, n_alphas, link.w_dim)
     return Trajectory(
-        alphas=alphas, r=r_path, w=w_path,
-        images=to_uint8(images.numpy()).reshape(n_examples, n_alphas, *images.shape[2:], 3),
-        probabilities=logits.softmax(dim=1).numpy().reshape(n_examples, n_alphas, -1),
+        alphas=np.asarray(alphas, dtype=np.float64), r=r_path, w=w_path,
+        images=to_uint8(images.numpy()),  # [N, A, 3, H, W] -> [N, A, H, W, 3]
+        probabilities=logits.softmax(dim=-1).numpy(),
         r_pca=path_pca(r_path), w_pca=path_pca(w_path), class_names=tuple(classifier.spec.class_names),
     )
 

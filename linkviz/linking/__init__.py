@@ -3,7 +3,7 @@
 from linkviz.linking.evaluate import LinkEvaluation, evaluate_link
 from linkviz.linking.fit import LinkFit, fit_linear_link
 from linkviz.linking.link import LinearLink
-from linkviz.linking.linked_model import LinkedModel, build_linked_model
+from linkviz.linking.linked_model import LinkedModel, balanced_seeds, build_linked_model
 from linkviz.linking.mlp import MLPLink, fit_mlp_link
 from linkviz.linking.similarity import SpaceSimilarity, space_similarity
 from linkviz.linking.unit_stats import UnitStats
@@ -16,6 +16,7 @@ __all__ = [
     "MLPLink",
     "SpaceSimilarity",
     "UnitStats",
+    "balanced_seeds",
     "build_linked_model",
     "evaluate_link",
     "fit_linear_link",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,9 +18,56 @@ from linkviz.models import Classifier, Generator
 from linkviz.pairs import PairSet, sample_pairs
 from linkviz.world import World
 
-__all__ = ["LinkedModel", "build_linked_model"]
+__all__ = ["DEFAULT_EXAMPLES", "LinkedModel", "balanced_seeds", "build_linked_model"]
 
 _MIN_FIT_PAIRS = 5  # fit_linear_link's default 5-fold cross-validation needs at least this many
+DEFAULT_EXAMPLES = 4
+"""Base examples the views show when no seeds are named."""
+
+
+def balanced_seeds(labels: np.ndarray | Sequence[int], n: int, classes: Sequence[int] | None = None) -> tuple[int, ...]:
+    """``n`` example indices taken round-robin over classes: the first of each class, then the second, ...
+
+    Parameters
+    ----------
+    labels : array-like of int, shape (N,)
+        Class of each example (e.g. the classifier's prediction of each base pair).
+    n : int
+        Examples wanted (>= 1); fewer come back when the classes hold fewer.
+    classes : sequence of int, optional
+        Classes to draw from, in this order; default every class present, ascending.
+
+    Returns
+    -------
+    tuple of int
+        Indices into ``labels``, in draw order: with ``K`` classes, example ``k`` comes from class ``k mod K``
+        (classes that ran out are skipped); within a class, in index order. Deterministic.
+
+    Raises
+    ------
+    ValueError
+        If ``n < 1``, ``classes`` is empty or repeats a class, or none of the classes has an example.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"labels must have shape (N,); got {labels.shape}")
+    if int(n) < 1:
+        raise ValueError(f"n must be at least 1; got {n}")
+    if classes is None:
+        classes = np.unique(labels).tolist()
+    else:
+        classes = [int(c) for c in classes]
+        if not classes or len(set(classes)) != len(classes):
+            raise ValueError(f"classes must be non-empty and distinct; got {classes}")
+    members = [np.flatnonzero(labels == c) for c in classes]
+    if not any(len(m) for m in members):
+        raise ValueError(f"no example belongs to classes {classes}")
+    chosen: list[int] = []
+    for depth in range(max(len(m) for m in members)):
+        chosen.extend(int(m[depth]) for m in members if depth < len(m))
+        if len(chosen) >= n:
+            break
+    return tuple(chosen[:int(n)])
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,6 +122,49 @@ class LinkedModel:
     def examples_of_class(self, label: int) -> np.ndarray:
         """Rows of :attr:`pairs` that the classifier assigns to class ``label``, int64 of shape (M,)."""
         return np.flatnonzero(self.pairs.predicted == int(label))
+
+    def class_index(self, choice: int | str) -> int:
+        """A class given by name or index as its index; ValueError for an unknown name, IndexError out of range."""
+        if isinstance(choice, str):
+            if choice not in self.class_names:
+                raise ValueError(f"unknown class {choice!r}; classes: {list(self.class_names)}")
+            return self.class_names.index(choice)
+        index = int(choice)
+        if index != choice:
+            raise ValueError(f"a class is an integer index or a name; got {choice!r}")
+        if not 0 <= index < len(self.class_names):
+            raise IndexError(f"class {choice} out of range for {len(self.class_names)} classes")
+        return index
+
+    def example_seeds(self, n: int = DEFAULT_EXAMPLES, classes: Sequence[int | str] | None = None) -> tuple[int, ...]:
+        """Base examples spread over the classes the classifier assigns them to, for views that show a few.
+
+        :attr:`pairs` is ordered by class, so its first rows are all of one class; this takes them round-robin
+        instead (:func:`balanced_seeds` of ``pairs.predicted``): the first example of each class, then the
+        second, ...
+
+        Parameters
+        ----------
+        n : int
+            Examples wanted; fewer come back when the classes hold fewer.
+        classes : sequence of int or str, optional
+            Classes (indices or names) to take examples of, in this order; default every class with examples.
+
+        Returns
+        -------
+        tuple of int
+            Rows of :attr:`pairs`.
+
+        Raises
+        ------
+        ValueError
+            If a class name is unknown, ``n < 1``, or the classes have no examples.
+        IndexError
+            If a class index is out of range.
+        """
+        if classes is not None:
+            classes = [self.class_index(c) for c in classes]
+        return balanced_seeds(self.pairs.predicted, n, classes)
 
     def render(self, w: np.ndarray | Tensor) -> np.ndarray:
         """Synthesise latents ``w [N, w_dim]`` (tiled to all ``num_ws``) in one generator pass.

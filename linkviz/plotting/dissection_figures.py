@@ -34,7 +34,7 @@ def plot_detectors_per_concept(result: DissectionResult | pd.DataFrame, *, ax: A
     -------
     Figure
     """
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
     from matplotlib.patches import Patch
     from matplotlib.ticker import MaxNLocator
 
@@ -42,9 +42,11 @@ def plot_detectors_per_concept(result: DissectionResult | pd.DataFrame, *, ax: A
     if max_concepts is not None:
         table = table.iloc[:max_concepts]
     if ax is None:
+        import matplotlib.pyplot as plt
+
         _, ax = plt.subplots(figsize=(max(3.0, 0.28 * len(table) + 1.2), 2.8))
     categories = list(dict.fromkeys(table["category"]))
-    colours = {c: plt.get_cmap("tab10")(i % 10) for i, c in enumerate(categories)}
+    colours = {c: colormaps["tab10"](i % 10) for i, c in enumerate(categories)}
     positions = np.arange(len(table))
     ax.bar(positions, table["units"], color=[colours[c] for c in table["category"]], width=0.8)
     ax.set_xticks(positions, [display_label(name) for name in table["label"]], rotation=90, fontsize=7)
@@ -57,7 +59,8 @@ def plot_detectors_per_concept(result: DissectionResult | pd.DataFrame, *, ax: A
     else:
         ax.text(0.5, 0.5, "no detectors", transform=ax.transAxes, ha="center", va="center")
     ax.spines[["top", "right"]].set_visible(False)
-    ax.figure.tight_layout()
+    if ax.figure.get_layout_engine() is None and hasattr(ax.figure, "tight_layout"):
+        ax.figure.tight_layout()  # a figure with a layout engine (constrained, in linkviz.figures) keeps it
     return ax.figure
 
 

@@ -26,10 +26,12 @@ def plot_probability_paths(alphas: np.ndarray, probabilities: np.ndarray, class_
     highlight : sequence of int
         Classes drawn thick (e.g. origin and target).
     ax : matplotlib Axes, optional
+        Where to draw; without one, a new pyplot figure (for scripts). A figure with a layout engine (e.g. the
+        constrained layout of :mod:`linkviz.figures`) keeps it; others are tightened.
     """
-    import matplotlib.pyplot as plt
-
     if ax is None:
+        import matplotlib.pyplot as plt
+
         _, ax = plt.subplots(figsize=(4.5, 3.0))
     for k, name in enumerate(class_names):
         low, mean, high = (np.percentile(probabilities[:, :, k], 10, axis=0), probabilities[:, :, k].mean(0),
@@ -39,5 +41,6 @@ def plot_probability_paths(alphas: np.ndarray, probabilities: np.ndarray, class_
         ax.fill_between(alphas, low, high, color=line.get_color(), alpha=0.15, lw=0)
     ax.set(xlabel="alpha (position along r - alpha s)", ylabel="class probability", ylim=(0, 1))
     ax.legend(fontsize=7, frameon=False)
-    ax.figure.tight_layout()
+    if ax.figure.get_layout_engine() is None and hasattr(ax.figure, "tight_layout"):
+        ax.figure.tight_layout()
     return ax.figure

@@ -20,8 +20,29 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure, SubFigure
     from seaborn.matrix import ClusterGrid
 
-__all__ = ["clustermap_figure", "draw_unit_ring", "plot_clustermap", "plot_concept_effects", "plot_embedding",
-           "plot_label_sparsity"]
+__all__ = ["clustermap_figure", "count", "draw_unit_ring", "nonzero_columns", "plot_clustermap", "plot_concept_effects",
+           "plot_embedding", "plot_label_sparsity"]
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` and ``noun`` in the right number: ``"1 unit"``, ``"3 units"`` (``plural`` default ``noun + "s"``)."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def nonzero_columns(vectors: LabelVectors) -> np.ndarray:
+    """Columns of ``vectors.matrix()`` that some unit changes: bool of shape (L * M,).
+
+    A (label x metric) that no unit changes (all zero, e.g. a metric undefined for a part, filled with 0) says
+    nothing and is left out of the cluster maps. If no column has a change, all are kept.
+    """
+    matrix = vectors.matrix(scaling="none")
+    keep = np.any(np.nan_to_num(matrix) != 0, axis=0)
+    return keep if keep.any() else np.ones(matrix.shape[1], dtype=bool)
+
+
+def _hidden_note(keep: np.ndarray) -> str:
+    hidden = int((~keep).sum())
+    return f"; {count(hidden, 'empty column')} hidden" if hidden else ""
 
 
 def _tight_layout(ax: Axes) -> None:
@@ -34,6 +55,9 @@ def _tight_layout(ax: Axes) -> None:
 def plot_clustermap(vectors: LabelVectors, *, method: str = "ward", scaling: Scaling = "metric",
                     n_clusters: int | None = None, **clustermap_kwargs: Any) -> ClusterGrid:
     """Seaborn cluster map of the label vectors: units as rows (clustered), (label x metric) as columns.
+
+    Columns that no unit changes are left out (:func:`nonzero_columns`); the colour bar sits in the empty corner
+    above the row dendrogram (seaborn's default position overlaps the dendrogram) unless ``cbar_pos`` is given.
 
     Parameters
     ----------
@@ -53,15 +77,27 @@ def plot_clustermap(vectors: LabelVectors, *, method: str = "ward", scaling: Sca
     import seaborn as sns
 
     clustering = cluster_label_vectors(vectors, n_clusters=n_clusters or 1, method=method, scaling=scaling)
-    data = pd.DataFrame(vectors.matrix(scaling=scaling), index=pd.Index(vectors.units, name="unit"),
-                        columns=vectors.column_names)
+    keep = nonzero_columns(vectors)
+    data = pd.DataFrame(vectors.matrix(scaling=scaling)[:, keep], index=pd.Index(vectors.units, name="unit"),
+                        columns=np.asarray(vectors.column_names, dtype=object)[keep])
     options: dict[str, Any] = {"cmap": "vlag", "center": 0, "col_cluster": False, "figsize": (8, 8)}
     if n_clusters is not None:
         palette = sns.color_palette("tab10", n_colors=max(n_clusters, 1))
         options["row_colors"] = pd.Series([palette[(c - 1) % len(palette)] for c in clustering.clusters],
                                           index=data.index, name="cluster")
     options.update(clustermap_kwargs)
-    return sns.clustermap(data, row_linkage=clustering.linkage, **options)
+    grid = sns.clustermap(data, row_linkage=clustering.linkage, **options)
+    if grid.ax_cbar is not None and "cbar_pos" not in clustermap_kwargs:
+        _colorbar_above_the_dendrogram(grid)
+    return grid
+
+
+def _colorbar_above_the_dendrogram(grid: ClusterGrid) -> None:
+    """Move the colour bar into the corner above the row dendrogram and left of the column dendrogram's row."""
+    dendrogram, top = grid.ax_row_dendrogram.get_position(), grid.ax_col_dendrogram.get_position()
+    corner = top.y1 - max(top.y0, dendrogram.y1)  # height of the free corner
+    grid.ax_cbar.set_position([dendrogram.x0 + 0.05 * dendrogram.width, top.y1 - 0.9 * corner,
+                               0.1 * dendrogram.width, 0.8 * corner])
 
 
 def plot_label_sparsity(sparsity: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
@@ -93,26 +129,28 @@ def plot_label_sparsity(sparsity: pd.DataFrame, *, ax: Axes | None = None) -> Fi
 
 
 def plot_embedding(embedding: UnitEmbedding, *, ax: Axes | None = None) -> Figure:
-    """Scatter of a tSNE embedding, coloured by each unit's strongest label.
+    """Scatter of a tSNE embedding, coloured by each unit's strongest label, the legend outside the axes.
 
     Parameters
     ----------
     embedding : UnitEmbedding
     ax : matplotlib Axes, optional
+        Leave room on its right for the legend (a constrained layout does).
     """
     from matplotlib import colormaps
 
     if ax is None:
         import matplotlib.pyplot as plt
 
-        _, ax = plt.subplots(figsize=(4.5, 4.0))
+        _, ax = plt.subplots(figsize=(5.5, 4.0))
     names = list(pd.unique(embedding.strongest_label))
     colours = colormaps["tab20" if len(names) > 10 else "tab10"]
     for k, name in enumerate(names):
         chosen = embedding.strongest_label == name
         ax.scatter(*embedding.coordinates[chosen].T, s=8, color=colours(k % colours.N), label=str(name))
     ax.set(xlabel="tSNE 1", ylabel="tSNE 2", xticks=[], yticks=[])
-    ax.legend(title="strongest change", fontsize=7, frameon=False, markerscale=2)
+    ax.legend(title="strongest change", fontsize=7, title_fontsize=7, frameon=False, markerscale=2,
+              loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     _tight_layout(ax)
     return ax.figure
 
@@ -122,7 +160,8 @@ def clustermap_figure(vectors: LabelVectors, clustering: LabelClustering, *, fig
     """A cluster map drawn with matplotlib alone: row dendrogram, cluster strip, heat map of the label vectors.
 
     The pyplot-free counterpart of :func:`plot_clustermap` (no seaborn, no pyplot, so it is safe on any thread
-    and never touches the backend): rows are units in dendrogram order, columns are (label x metric).
+    and never touches the backend): rows are units in dendrogram order, columns are (label x metric); columns
+    that no unit changes are left out (:func:`nonzero_columns`) and counted in the title.
 
     Parameters
     ----------
@@ -149,7 +188,8 @@ def clustermap_figure(vectors: LabelVectors, clustering: LabelClustering, *, fig
     n_units = len(vectors.units)
     tree = dendrogram(clustering.linkage, no_plot=True)
     order = np.asarray(tree["leaves"])
-    data = vectors.matrix(scaling=clustering.scaling)[order]
+    keep = nonzero_columns(vectors)
+    data = vectors.matrix(scaling=clustering.scaling)[order][:, keep]
     layout = figure.add_gridspec(1, 4, width_ratios=(1.4, 0.2, 6.0, 0.2))
     ax_tree, ax_strip, ax_heat, ax_bar = (figure.add_subplot(layout[0, k]) for k in range(4))
     segments = [np.column_stack([d, i]) for i, d in zip(tree["icoord"], tree["dcoord"])]
@@ -164,7 +204,8 @@ def clustermap_figure(vectors: LabelVectors, clustering: LabelClustering, *, fig
     ax_strip.set_xticklabels(["cluster"], rotation=90, fontsize=7)
     limit = float(np.abs(data).max()) or 1.0
     image = ax_heat.imshow(data, aspect="auto", interpolation="nearest", cmap="RdBu_r", vmin=-limit, vmax=limit)
-    ax_heat.set_xticks(np.arange(data.shape[1]), labels=vectors.column_names, rotation=90, fontsize=7)
+    ax_heat.set_xticks(np.arange(data.shape[1]), labels=np.asarray(vectors.column_names)[keep], rotation=90,
+                       fontsize=7)
     ax_heat.yaxis.tick_right()
     if n_units <= max_unit_labels:
         ax_heat.set_yticks(np.arange(n_units), labels=[str(unit) for unit in vectors.units[order]], fontsize=6)
@@ -174,8 +215,8 @@ def clustermap_figure(vectors: LabelVectors, clustering: LabelClustering, *, fig
     ax_heat.yaxis.set_label_position("right")
     figure.colorbar(image, cax=ax_bar, label=f"mean change ({clustering.scaling} scaling)")
     n_clusters = len(np.unique(clustering.clusters))
-    figure.suptitle(f"label vectors of {n_units} units in {n_clusters} clusters ({clustering.method} linkage)",
-                    fontsize=9)
+    figure.suptitle(f"label vectors of {count(n_units, 'unit')} in {count(n_clusters, 'cluster')} "
+                    f"({clustering.method} linkage{_hidden_note(keep)})", fontsize=9)
     return figure
 
 

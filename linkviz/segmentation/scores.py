@@ -1,8 +1,9 @@
-"""Segmentation quality: confusion matrix, per-class IoU and mIoU, and few-shot mIoU as a function of k."""
+"""Segmentation quality: confusion matrix, per-label IoU and mIoU, per-class part IoU of generated images, and
+few-shot mIoU as a function of k."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,7 @@ from tqdm.auto import tqdm
 
 from linkviz.segmentation.fewshot import predict_parts, train_few_shot
 
-__all__ = ["confusion_matrix", "fewshot_curve", "mean_iou"]
+__all__ = ["class_part_iou", "confusion_matrix", "fewshot_curve", "mean_iou"]
 
 
 def _label_array(masks: Tensor | np.ndarray, *, name: str, n_classes: int) -> np.ndarray:
@@ -89,13 +90,80 @@ def mean_iou(
     ValueError
         If the shapes differ, the arrays are empty or hold ids outside ``[0, n_classes)``.
     """
-    matrix = confusion_matrix(predicted, target, n_classes=n_classes)
+    per_class = _iou(confusion_matrix(predicted, target, n_classes=n_classes), ignore_absent=ignore_absent)
+    return float(np.nanmean(per_class)), per_class
+
+
+def _iou(matrix: np.ndarray, *, ignore_absent: bool) -> np.ndarray:
+    """Per-label IoU from a confusion matrix, NaN where left out (see :func:`mean_iou`)."""
     intersection = np.diag(matrix).astype(np.float64)
     in_target, in_predicted = matrix.sum(axis=1), matrix.sum(axis=0)
     union = in_target + in_predicted - intersection
     left_out = (union == 0) | ((in_target == 0) if ignore_absent else False)
-    per_class = np.where(left_out, np.nan, intersection / np.where(union == 0, 1, union))
-    return float(np.nanmean(per_class)), per_class
+    return np.where(left_out, np.nan, intersection / np.where(union == 0, 1, union))
+
+
+def class_part_iou(
+    predicted: Tensor | np.ndarray,
+    target: Tensor | np.ndarray,
+    classes: Tensor | np.ndarray | Sequence[int],
+    *,
+    class_labels: Mapping[str, Sequence[int]],
+    label_names: Sequence[str],
+) -> pd.DataFrame:
+    """IoU of each part of each class on the images of that class, and the class's mIoU.
+
+    For the images of class k (pooled over their pixels, as in :func:`mean_iou`), the IoU of every label of the
+    class (its parts and, if listed, the background); the class's mIoU is the mean of those IoUs. A label of the
+    class that never occurs in its images' targets is left out (NaN), as ``mean_iou(..., ignore_absent=True)``
+    does; a label predicted on a class that cannot show it (a crown on a mushroom) costs the IoU of the part
+    those pixels belong to.
+
+    Parameters
+    ----------
+    predicted, target : Tensor or ndarray of int, shape [N, R, R]
+        Predicted and true label maps, ids in ``[0, len(label_names))``.
+    classes : Tensor, ndarray or sequence of int, shape [N]
+        Class of each image: an index into ``class_labels`` (in its order).
+    class_labels : mapping of str to sequence of int
+        Class name -> the label ids scored for that class, e.g. ``{"mushroom": [0, 1, 2], ...}``.
+    label_names : sequence of str
+        Name of each label id.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (class, label), classes in the order of ``class_labels`` (those without images left out),
+        with columns ``class``, ``part`` (label name), ``label`` (id), ``iou``, ``miou`` (the class's mean IoU,
+        the same on its rows) and ``n_images``.
+
+    Raises
+    ------
+    ValueError
+        If shapes differ, ids are out of range, or ``classes`` does not give one class per image.
+    """
+    n_labels = len(label_names)
+    predicted = _label_array(predicted, name="predicted", n_classes=n_labels)
+    target = _label_array(target, name="target", n_classes=n_labels)
+    names = list(class_labels)
+    classes = _label_array(np.asarray(classes) if not isinstance(classes, Tensor) else classes, name="classes",
+                           n_classes=len(names))
+    if predicted.shape != target.shape or predicted.ndim < 1 or classes.shape != predicted.shape[:1]:
+        raise ValueError(f"predicted {predicted.shape}, target {target.shape} and classes {classes.shape} must be "
+                         "label maps of the same shape [N, ...] and one class per map")
+    rows = []
+    for k, name in enumerate(names):
+        chosen = classes == k
+        if not chosen.any():
+            continue
+        labels = [int(label) for label in class_labels[name]]
+        _label_array(np.asarray(labels, np.int64), name=f"class_labels[{name!r}]", n_classes=n_labels)
+        matrix = confusion_matrix(predicted[chosen], target[chosen], n_classes=n_labels)
+        ious = _iou(matrix, ignore_absent=True)[labels]
+        miou = float(np.nanmean(ious)) if not np.isnan(ious).all() else float("nan")
+        rows += [{"class": name, "part": label_names[label], "label": label, "iou": float(iou), "miou": miou,
+                  "n_images": int(chosen.sum())} for label, iou in zip(labels, ious)]
+    return pd.DataFrame(rows, columns=["class", "part", "label", "iou", "miou", "n_images"])
 
 
 def _class_names(class_names: Sequence[str] | None, n_classes: int) -> list[str]:

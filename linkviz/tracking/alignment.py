@@ -12,7 +12,9 @@ Two estimators, both from scikit-image:
   localisation noise down to ~0.01 px.
 
 ``"auto"`` uses the feature path and falls back to phase correlation where it finds too few inliers (small or
-weakly textured images). Images without any contrast are returned unaligned (``method == "identity"``).
+weakly textured images). Images without any contrast are returned unaligned (``method == "identity"``), and so
+is every pair with ``"none"`` (for pairs that are registered already, e.g. two images of one generator; no
+estimate, no resampling).
 
 Coordinates: :attr:`Alignment.matrix` follows scikit-image's transform convention, homogeneous ``(x, y, 1) =
 (col, row, 1)``; it maps a reference pixel to the moving-image position its content moved to, so
@@ -37,8 +39,8 @@ from skimage.transform import AffineTransform, warp
 
 __all__ = ["AlignMethod", "Alignment", "AlignmentError", "align_images"]
 
-AlignMethod = Literal["auto", "phase", "features"]
-_METHODS: tuple[str, ...] = ("auto", "phase", "features")
+AlignMethod = Literal["auto", "phase", "features", "none"]
+_METHODS: tuple[str, ...] = ("auto", "phase", "features", "none")
 _MIN_SIZE = 8
 # Refinement may move the RANSAC estimate by at most this many pixels (image corners); more means it diverged.
 _MAX_REFINE_SHIFT = 3.0
@@ -118,10 +120,11 @@ def align_images(reference_image: np.ndarray, moving_image: np.ndarray, *, metho
     reference_image, moving_image : ndarray, shape (H, W) or (H, W, 3)
         Grey or RGB (channels last) images of the same shape, any real dtype, finite. The pair is rescaled
         jointly to [0, 1] for estimation, so [-1, 1] generator output and uint8 work alike.
-    method : {"auto", "phase", "features"}
+    method : {"auto", "phase", "features", "none"}
         ``"phase"``: phase correlation (translation only). ``"features"``: keypoints + RANSAC affine; raises
         :class:`AlignmentError` with fewer than ``min_inliers`` inliers. ``"auto"``: features, falling back to
-        phase correlation when they fail.
+        phase correlation when they fail. ``"none"``: the identity (``method == "identity"``), the moving image
+        as it is.
     detector : {"sift", "orb"}
         Keypoint detector of the feature path.
     refine : bool
@@ -154,6 +157,9 @@ def align_images(reference_image: np.ndarray, moving_image: np.ndarray, *, metho
     if detector not in ("sift", "orb"):
         raise ValueError(f"detector must be 'sift' or 'orb'; got {detector!r}")
     reference_gray, moving_gray = _gray_pair(reference_image, moving_image)
+    if method == "none":
+        moving = np.asarray(moving_image, dtype=np.float64)
+        return Alignment(matrix=np.eye(3), warped=moving, valid=np.ones(moving.shape[:2], bool), method="identity")
     if reference_gray.std() < 1e-8 or moving_gray.std() < 1e-8:
         return _make_alignment(np.eye(3), moving_image, method="identity")
     if method == "phase":

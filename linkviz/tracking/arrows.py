@@ -2,8 +2,11 @@
 
 Only the strongest motions are drawn: the flow is averaged over ``step`` x ``step`` cells and the cells at or
 above the ``quantile`` of cell magnitudes (and above ``min_magnitude``) get an arrow from the cell centre along
-the mean displacement. Colour: HSV hue = screen angle / 2 pi (0 right = red, up = yellow-green, left = cyan,
-down = violet), saturation = magnitude / ``max_magnitude``, value 1.
+the mean displacement. Only trusted pixels count: valid ones, and of those the reliable ones
+(:attr:`MotionField.reliable`, or an explicit ``mask``, e.g. :func:`linkviz.tracking.reliable_motion`), so
+flat regions and inconsistent flow draw no arrows. Colour: HSV hue = screen angle / 2 pi (0 right = red,
+up = yellow-green, left = cyan, down = violet), saturation = magnitude / ``max_magnitude``, value 1;
+:func:`direction_legend` is its key as a raster tile.
 """
 
 from __future__ import annotations
@@ -11,12 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from skimage import draw
 from skimage.color import hsv2rgb
 
 from linkviz.tracking.flow import MotionField
 
-__all__ = ["MotionArrows", "darkened_rgb", "default_arrow_scale", "direction_colors", "draw_motion_arrows", "strongest_motions"]
+__all__ = ["MotionArrows", "darkened_rgb", "default_arrow_scale", "direction_colors", "direction_legend",
+           "draw_motion_arrows", "strongest_motions"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,8 +54,8 @@ class MotionArrows:
         return np.arctan2(0.0 - self.vectors[:, 0], self.vectors[:, 1])
 
 
-def strongest_motions(field: MotionField, *, quantile: float = 0.85, step: int = 6,
-                      min_magnitude: float = 0.1) -> MotionArrows:
+def strongest_motions(field: MotionField, *, quantile: float = 0.85, step: int = 6, min_magnitude: float = 0.1,
+                      mask: np.ndarray | None = None) -> MotionArrows:
     """Cells of ``field`` whose mean motion is among the strongest ``1 - quantile`` fraction.
 
     Parameters
@@ -62,9 +65,13 @@ def strongest_motions(field: MotionField, *, quantile: float = 0.85, step: int =
     quantile : float in [0, 1)
         0.85 keeps the strongest 15 % of cells (ties at the threshold are all kept).
     step : int
-        Cell size in pixels; cells with less than half their pixels valid are ignored.
+        Cell size in pixels; cells with less than half their pixels valid, or (with a reliability mask) less than
+        a quarter reliable, are ignored, and a cell's motion is the mean over its trusted pixels.
     min_magnitude : float
         Cells moving this little (pixels) or less never get an arrow, so static images get none.
+    mask : ndarray, shape (H, W), bool, optional
+        Pixels whose flow is reliable (e.g. :func:`linkviz.tracking.reliable_motion`); default
+        ``field.reliable`` (all pixels when that is None). Combined with ``field.valid``.
 
     Returns
     -------
@@ -75,11 +82,22 @@ def strongest_motions(field: MotionField, *, quantile: float = 0.85, step: int =
     height, width = field.shape
     if not 1 <= step <= min(height, width):
         raise ValueError(f"step must be between 1 and {min(height, width)} pixels; got {step}")
+    if mask is None:
+        mask = field.reliable
+    elif np.shape(mask) != field.shape:
+        raise ValueError(f"mask has shape {np.shape(mask)}; expected {field.shape}")
+    trusted = field.valid if mask is None else field.valid & np.asarray(mask, dtype=bool)
     n_rows, n_cols = height // step, width // step
-    weights = field.valid[:n_rows * step, :n_cols * step].reshape(n_rows, step, n_cols, step).sum(axis=(1, 3))
-    sums = (field.flow * field.valid)[:, :n_rows * step, :n_cols * step].reshape(2, n_rows, step, n_cols, step)
-    means = sums.sum(axis=(2, 4)) / np.maximum(weights, 1)
-    usable = weights >= step * step / 2
+
+    def per_cell(pixels: np.ndarray) -> np.ndarray:
+        return pixels[..., :n_rows * step, :n_cols * step].reshape(*pixels.shape[:-2], n_rows, step, n_cols,
+                                                                    step).sum(axis=(-3, -1))
+
+    weights = per_cell(trusted)
+    means = per_cell(field.flow * trusted) / np.maximum(weights, 1)
+    usable = per_cell(field.valid) >= step * step / 2
+    if mask is not None:
+        usable &= weights >= step * step / 4
     magnitude = np.hypot(means[0], means[1])
     if not usable.any():
         return MotionArrows(np.empty((0, 2)), np.empty((0, 2)), np.inf)
@@ -119,7 +137,8 @@ def direction_colors(angle: np.ndarray, magnitude: np.ndarray, *, max_magnitude:
 def draw_motion_arrows(image: np.ndarray, field: MotionField, *, quantile: float = 0.85, step: int = 6,
                        upscale: int = 4, brightness: float = 0.4, arrow_scale: float | None = None,
                        max_magnitude: float | None = None, min_magnitude: float = 0.1,
-                       value_range: tuple[float, float] = (0.0, 1.0), thickness: int = 2) -> np.ndarray:
+                       value_range: tuple[float, float] = (0.0, 1.0), thickness: int = 2,
+                       mask: np.ndarray | None = None) -> np.ndarray:
     """The image, darkened and upsampled, with arrows for its strongest motions drawn into the pixels.
 
     Parameters
@@ -128,8 +147,8 @@ def draw_motion_arrows(image: np.ndarray, field: MotionField, *, quantile: float
         The reference image the field lives on; uint8 (0-255) or float in ``value_range``.
     field : MotionField
         Flow of shape (2, H, W).
-    quantile, step, min_magnitude
-        Which motions get arrows; see :func:`strongest_motions`.
+    quantile, step, min_magnitude, mask
+        Which motions get arrows; see :func:`strongest_motions` (by default only ``field.reliable`` pixels).
     upscale : int
         Nearest-neighbour upsampling factor, so that arrows on small images stay legible.
     brightness : float in [0, 1]
@@ -152,7 +171,7 @@ def draw_motion_arrows(image: np.ndarray, field: MotionField, *, quantile: float
         raise ValueError(f"upscale and thickness must be >= 1; got {upscale}, {thickness}")
     canvas = darkened_rgb(image, field.shape, brightness=brightness, value_range=value_range)
     canvas = np.repeat(np.repeat(canvas, upscale, axis=0), upscale, axis=1)
-    arrows = strongest_motions(field, quantile=quantile, step=step, min_magnitude=min_magnitude)
+    arrows = strongest_motions(field, quantile=quantile, step=step, min_magnitude=min_magnitude, mask=mask)
     if not len(arrows):
         return canvas
     scale = default_arrow_scale(arrows, step) if arrow_scale is None else arrow_scale
@@ -163,6 +182,43 @@ def draw_motion_arrows(image: np.ndarray, field: MotionField, *, quantile: float
     for tail, vector, color in zip(tails, arrows.vectors, colors):
         _draw_arrow(canvas, tail, tail + vector * scale * upscale, color, thickness=thickness)
     return canvas
+
+
+def direction_legend(size: int, *, brightness: float = 0.4) -> np.ndarray:
+    """The colour key of the arrows as a raster tile: a disc whose hue is the direction and saturation the length.
+
+    Same colours as :func:`direction_colors` (angle = direction from the centre on screen, saturation = distance
+    from the centre over the radius), with short arrows of the four axis directions on the rim, on a background as
+    dark as the arrow tiles' images (``brightness`` times white, grey).
+
+    Parameters
+    ----------
+    size : int
+        Side of the tile in pixels (>= 8).
+    brightness : float in [0, 1]
+        Grey level of the background.
+
+    Returns
+    -------
+    ndarray, shape (size, size, 3), uint8
+    """
+    if size < 8:
+        raise ValueError(f"size must be at least 8 pixels; got {size}")
+    if not 0.0 <= brightness <= 1.0:
+        raise ValueError(f"brightness must be in [0, 1]; got {brightness}")
+    centre = (size - 1) / 2
+    radius = 0.45 * size
+    rows, cols = np.mgrid[:size, :size] - centre
+    distance = np.hypot(rows, cols) / radius
+    colours = direction_colors(np.arctan2(0.0 - rows, cols), distance, max_magnitude=1.0)
+    tile = np.where((distance <= 1.0)[..., None], np.round(colours * 255), round(brightness * 255)).astype(np.uint8)
+    if size >= 24:  # four small arrows from inside the rim outwards: the direction each hue stands for
+        for angle in (0.0, np.pi / 2, np.pi, 3 * np.pi / 2):
+            direction = np.array([-np.sin(angle), np.cos(angle)])
+            colour = np.round(direction_colors(np.array(angle), np.array(1.0), max_magnitude=1.0) * 128).astype(np.uint8)
+            _draw_arrow(tile, centre + direction * 0.45 * radius, centre + direction * 0.95 * radius, colour,
+                        thickness=max(1, size // 48))
+    return tile
 
 
 def darkened_rgb(image: np.ndarray, shape: tuple[int, int], *, brightness: float,
@@ -192,7 +248,12 @@ def default_arrow_scale(arrows: MotionArrows, step: int) -> float:
 
 def _draw_arrow(canvas: np.ndarray, tail: np.ndarray, tip: np.ndarray, color: np.ndarray, *,
                 thickness: int) -> None:
-    """Draw a shaft and a filled triangular head from ``tail`` to ``tip`` ((row, col) floats) in place."""
+    """Draw a shaft and a filled triangular head from ``tail`` to ``tip`` ((row, col) floats) in place.
+
+    Rasterised in arrow coordinates over the arrow's bounding box: a pixel is painted when its centre lies within
+    ``thickness / 2`` of the shaft, or inside the head (a triangle ``head`` long and ``head`` wide at its base,
+    ``head = max(3, 0.35 length)``), both grown by half a pixel so thin arrows stay connected.
+    """
     vector = tip - tail
     length = float(np.hypot(*vector))
     if length < 1.0:
@@ -200,18 +261,23 @@ def _draw_arrow(canvas: np.ndarray, tail: np.ndarray, tip: np.ndarray, color: np
     direction = vector / length
     normal = np.array([direction[1], -direction[0]])
     head_length = max(3.0, 0.35 * length)
-    base = tip - direction * min(head_length, length)
-    for offset in np.arange(thickness) - (thickness - 1) / 2:
-        start, end = np.round(tail + offset * normal).astype(int), np.round(base + offset * normal).astype(int)
-        rows, cols = draw.line(start[0], start[1], end[0], end[1])
-        _paint(canvas, rows, cols, color)
-    corners = np.array([tip, base + normal * head_length / 2, base - normal * head_length / 2])
-    rows, cols = draw.polygon(corners[:, 0], corners[:, 1], shape=canvas.shape[:2])
-    _paint(canvas, rows, cols, color)
-    rows, cols = draw.polygon_perimeter(np.round(corners[:, 0]), np.round(corners[:, 1]), shape=canvas.shape[:2])
-    _paint(canvas, rows, cols, color)
-
-
-def _paint(canvas: np.ndarray, rows: np.ndarray, cols: np.ndarray, color: np.ndarray) -> None:
-    inside = (rows >= 0) & (rows < canvas.shape[0]) & (cols >= 0) & (cols < canvas.shape[1])
-    canvas[rows[inside], cols[inside]] = color
+    shaft_length = max(length - head_length, 0.0)
+    head_span = length - shaft_length
+    half_base = head_length / 2
+    corners = np.array([tail, tip, tail + normal * half_base, tail - normal * half_base,
+                        tip - direction * head_span + normal * half_base,
+                        tip - direction * head_span - normal * half_base])
+    low = np.maximum(np.floor(corners.min(axis=0)).astype(int) - 1, 0)
+    high = np.minimum(np.ceil(corners.max(axis=0)).astype(int) + 2, canvas.shape[:2])
+    if np.any(high <= low):
+        return
+    rows, cols = np.mgrid[low[0]:high[0], low[1]:high[1]]
+    d_row, d_col = rows - tail[0], cols - tail[1]
+    along = d_row * direction[0] + d_col * direction[1]
+    across = np.abs(d_row * normal[0] + d_col * normal[1])
+    shaft = (along >= -0.5) & (along <= shaft_length + 0.5) & (across <= thickness / 2)
+    into_head = along - shaft_length
+    head = (into_head >= -0.5) & (into_head <= head_span + 0.5) & (
+        across <= half_base * (1.0 - np.clip(into_head, 0.0, head_span) / head_span) + 0.5)
+    paint = shaft | head
+    canvas[rows[paint], cols[paint]] = color

@@ -18,8 +18,10 @@ import numpy as np
 from skimage.registration import optical_flow_ilk, optical_flow_tvl1
 
 from linkviz.tracking.alignment import Alignment, AlignMethod, _gray_pair, align_images
+from linkviz.tracking.reliability import FB_ABSOLUTE, FB_RELATIVE, MIN_GRADIENT, reliable_motion
+from linkviz.tracking.tvl1 import tvl1_flow_batch
 
-__all__ = ["FlowMethod", "MotionField", "dense_flow", "residual_flow"]
+__all__ = ["FlowMethod", "MotionField", "dense_flow", "pair_flows", "residual_flow"]
 
 FlowMethod = Literal["tvl1", "ilk"]
 _FLOW_METHODS: tuple[str, ...] = ("tvl1", "ilk")
@@ -40,17 +42,27 @@ class MotionField:
         Optical-flow estimator.
     alignment : Alignment or None
         The global alignment removed before the flow was computed (None: the images were used as given).
+    reliable : ndarray, shape (H, W), bool, or None
+        Pixels whose flow passed the reliability checks (:func:`linkviz.tracking.reliable_motion`: structure in
+        the reference image, forward-backward agreement); None when unchecked. Arrows and quivers
+        (:func:`linkviz.tracking.strongest_motions`) keep to these pixels.
     """
 
     flow: np.ndarray
     valid: np.ndarray
     method: str
     alignment: Alignment | None = None
+    reliable: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
         """``(H, W)`` of the field."""
         return self.flow.shape[1], self.flow.shape[2]
+
+    @property
+    def trusted(self) -> np.ndarray:
+        """Pixels that are valid and (where checked) reliable, shape (H, W), bool."""
+        return self.valid if self.reliable is None else self.valid & self.reliable
 
     @property
     def magnitude(self) -> np.ndarray:
@@ -139,7 +151,7 @@ def residual_flow(reference_image: np.ndarray, moving_image: np.ndarray, *, alig
         E.g. the unperturbed and the tuned image; same shape, channels last.
     alignment : Alignment, optional
         A precomputed alignment of this pair; by default :func:`align_images` with ``align_method``.
-    align_method : {"auto", "phase", "features"}
+    align_method : {"auto", "phase", "features", "none"}
         Estimator for the global alignment when ``alignment`` is not given.
     method, attachment, radius, num_warp, prefilter
         As in :func:`dense_flow`.
@@ -160,3 +172,62 @@ def residual_flow(reference_image: np.ndarray, moving_image: np.ndarray, *, alig
     field = dense_flow(reference_image, alignment.warped, method=method, valid=alignment.valid,
                        attachment=attachment, radius=radius, num_warp=num_warp, prefilter=prefilter)
     return MotionField(flow=field.flow, valid=field.valid, method=method, alignment=alignment)
+
+
+def pair_flows(reference_images: np.ndarray, moving_images: np.ndarray, *, align_method: AlignMethod = "none",
+               reliability: bool = True, attachment: float = 15.0, num_warp: int = 5, num_iter: int = 10,
+               min_gradient: float = MIN_GRADIENT, fb_relative: float = FB_RELATIVE, fb_absolute: float = FB_ABSOLUTE,
+               value_range: tuple[float, float] | None = None) -> tuple[MotionField, ...]:
+    """TV-L1 flows of many image pairs in one batch (:func:`~linkviz.tracking.tvl1.tvl1_flow_batch`), checked.
+
+    Made for pairs that are already registered, such as two images of one generator whose latents differ a
+    little (``align_method="none"``, the default); a global alignment per pair can be removed first.
+
+    Parameters
+    ----------
+    reference_images, moving_images : ndarray, shape (N, H, W) or (N, H, W, 3)
+        Pair ``i`` is ``(reference_images[i], moving_images[i])``; each pair is rescaled jointly to [0, 1] grey.
+    align_method : {"none", "phase", "features", "auto"}
+        Global alignment removed from each pair before the flow (:func:`align_images`); "none" keeps the pixels.
+    reliability : bool
+        Also solve the backward flows (in the same batch) and set each field's ``reliable`` mask with
+        :func:`~linkviz.tracking.reliable_motion` (structure of the reference, forward-backward agreement).
+    attachment, num_warp, num_iter
+        TV-L1 options as in :func:`skimage.registration.optical_flow_tvl1`.
+    min_gradient, fb_relative, fb_absolute
+        Thresholds of :func:`~linkviz.tracking.reliable_motion` (``min_gradient``, ``relative``, ``absolute``).
+    value_range : (float, float), optional
+        Black and white levels of float images for the structure test; default (0, 1) (uint8: 0-255).
+
+    Returns
+    -------
+    tuple of MotionField
+        One per pair, ``method="tvl1"``, with the alignment (None for "none") and the reliable mask (None
+        without ``reliability``); flow zero outside the aligned overlap.
+    """
+    reference_images, moving_images = np.asarray(reference_images), np.asarray(moving_images)
+    if reference_images.shape != moving_images.shape or reference_images.ndim not in (3, 4):
+        raise ValueError(f"reference_images and moving_images must have one shape (N, H, W) or (N, H, W, 3); got "
+                         f"{reference_images.shape} and {moving_images.shape}")
+    alignments: list[Alignment | None] = [None] * len(reference_images)
+    if align_method != "none":
+        alignments = [align_images(reference, moving, method=align_method)
+                      for reference, moving in zip(reference_images, moving_images)]
+        moving_images = np.stack([alignment.warped for alignment in alignments])
+    grays = [_gray_pair(reference, moving) for reference, moving in zip(reference_images, moving_images)]
+    references, movings = np.stack([g[0] for g in grays]), np.stack([g[1] for g in grays])
+    if reliability:
+        references, movings = np.concatenate([references, movings]), np.concatenate([movings, references])
+    flows = tvl1_flow_batch(references, movings, attachment=attachment, num_warp=num_warp,
+                            num_iter=num_iter).astype(np.float64)
+    fields = []
+    for index, (image, alignment) in enumerate(zip(reference_images, alignments)):
+        flow = flows[index]
+        valid = np.ones(flow.shape[1:], bool) if alignment is None else alignment.valid
+        flow[:, ~valid] = 0.0
+        reliable = None
+        if reliability:
+            reliable = reliable_motion(image, flow, flows[len(reference_images) + index], min_gradient=min_gradient,
+                                       relative=fb_relative, absolute=fb_absolute, value_range=value_range) & valid
+        fields.append(MotionField(flow=flow, valid=valid, method="tvl1", alignment=alignment, reliable=reliable))
+    return tuple(fields)

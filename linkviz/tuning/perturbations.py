@@ -76,9 +76,35 @@ def _per_unit(value: float | Sequence[float], units: tuple[int, ...], name: str)
     return values
 
 
+class _UnitPerturbation:
+    """What SetUnits, AddStd and ScaleUnits share: distinct ``units`` and one amount (the field ``_amount``) for
+    all of them or one per unit, applied as a :class:`~linkviz.models.UnitEdit` of mode ``_mode``."""
+
+    _amount: str
+    _mode: str
+    units: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "units", _units_tuple(self.units))
+        object.__setattr__(self, self._amount, _per_unit(getattr(self, self._amount), self.units, self._amount))
+
+    def as_edit(self, layer: str) -> UnitEdit:
+        """This perturbation as an edit of the output of ``layer`` (e.g. the penultimate layer)."""
+        return UnitEdit(layer, self.units, self._mode, getattr(self, self._amount))
+
+    def apply(self, r: Tensor) -> Tensor:
+        """Return an edited copy of ``r [N, D]`` (differentiable); IndexError if a unit is not in ``[0, D)``."""
+        _check_r(r, self.units)
+        return self._edit_of(r).apply(r)
+
+    def _edit_of(self, r: Tensor) -> UnitEdit:
+        """The edit :meth:`apply` applies to ``r``."""
+        return self.as_edit(_R)
+
+
 @dataclass(frozen=True)
-class SetUnits:
-    """Set units to a value: ``r'[:, u] = value``.
+class SetUnits(_UnitPerturbation):
+    """Set units to a value: ``r'[:, u] = value``; :meth:`as_edit` is a ``replace`` edit.
 
     Parameters
     ----------
@@ -88,25 +114,14 @@ class SetUnits:
         One value for all units, or one per unit.
     """
 
+    _amount = "value"
+    _mode = "replace"
     units: tuple[int, ...]
     value: float | tuple[float, ...]
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "units", _units_tuple(self.units))
-        object.__setattr__(self, "value", _per_unit(self.value, self.units, "value"))
-
-    def as_edit(self, layer: str) -> UnitEdit:
-        """This perturbation as a ``replace`` edit of the output of ``layer`` (e.g. the penultimate layer)."""
-        return UnitEdit(layer, self.units, "replace", self.value)
-
-    def apply(self, r: Tensor) -> Tensor:
-        """Return an edited copy of ``r [N, D]`` (differentiable); IndexError if a unit is not in ``[0, D)``."""
-        _check_r(r, self.units)
-        return self.as_edit(_R).apply(r)
-
 
 @dataclass(frozen=True)
-class AddStd:
+class AddStd(_UnitPerturbation):
     """Shift units by ``k`` of their standard deviations over the base set: ``r'[:, u] = r[:, u] + k * std[u]``.
 
     Parameters
@@ -119,13 +134,14 @@ class AddStd:
         Statistics of the base set; ``stats.n_units`` must equal r's D.
     """
 
+    _amount = "k"
+    _mode = "add"
     units: tuple[int, ...]
     k: float | tuple[float, ...]
     stats: UnitStats
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "units", _units_tuple(self.units))
-        object.__setattr__(self, "k", _per_unit(self.k, self.units, "k"))
+        super().__post_init__()
         for unit in self.units:
             self.stats.check_unit(unit)
 
@@ -140,19 +156,18 @@ class AddStd:
             Precision ``k * std`` is computed in: that of the activations it is added to.
         """
         std = torch.as_tensor(self.stats.std[list(self.units)], dtype=dtype)
-        return UnitEdit(layer, self.units, "add", torch.as_tensor(self.k, dtype=dtype) * std)
+        return UnitEdit(layer, self.units, self._mode, torch.as_tensor(self.k, dtype=dtype) * std)
 
-    def apply(self, r: Tensor) -> Tensor:
-        """Return an edited copy of ``r [N, D]`` (differentiable); IndexError if a unit is not in ``[0, D)``."""
-        _check_r(r, self.units)
+    def _edit_of(self, r: Tensor) -> UnitEdit:
         if r.shape[1] != self.stats.n_units:
             raise ValueError(f"stats describe D={self.stats.n_units} units but r has D={r.shape[1]}")
-        return self.as_edit(_R, dtype=r.dtype).apply(r)
+        return self.as_edit(_R, dtype=r.dtype)
 
 
 @dataclass(frozen=True)
-class ScaleUnits:
-    """Multiply units by a factor: ``r'[:, u] = factor * r[:, u]`` (0 ablates them).
+class ScaleUnits(_UnitPerturbation):
+    """Multiply units by a factor: ``r'[:, u] = factor * r[:, u]`` (0 ablates them); :meth:`as_edit` is a
+    ``scale`` edit.
 
     Parameters
     ----------
@@ -162,21 +177,10 @@ class ScaleUnits:
         One factor for all units, or one per unit.
     """
 
+    _amount = "factor"
+    _mode = "scale"
     units: tuple[int, ...]
     factor: float | tuple[float, ...]
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "units", _units_tuple(self.units))
-        object.__setattr__(self, "factor", _per_unit(self.factor, self.units, "factor"))
-
-    def as_edit(self, layer: str) -> UnitEdit:
-        """This perturbation as a ``scale`` edit of the output of ``layer`` (e.g. the penultimate layer)."""
-        return UnitEdit(layer, self.units, "scale", self.factor)
-
-    def apply(self, r: Tensor) -> Tensor:
-        """Return an edited copy of ``r [N, D]`` (differentiable); IndexError if a unit is not in ``[0, D)``."""
-        _check_r(r, self.units)
-        return self.as_edit(_R).apply(r)
 
 
 def _range_with_current(low: float, high: float, current: np.ndarray, n_steps: int) -> np.ndarray:

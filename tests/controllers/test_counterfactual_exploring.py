@@ -8,6 +8,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from linkviz.controllers import CounterfactualExploring, CounterfactualView
+from linkviz.counterfactual import CounterfactualResult
 from linkviz.images import tile_images
 
 
@@ -61,3 +62,67 @@ def test_default_classes_and_bad_requests(exploring, identity_linked):
         exploring.compute(0, 1, int(counts[0]))
     with pytest.raises(ValueError, match="n_alphas must be at least 2"):
         CounterfactualExploring(identity_linked, n_alphas=1)
+
+
+def hand_result(shift: np.ndarray, r: np.ndarray, *, origin: int = 0, target: int = 1) -> CounterfactualResult:
+    """A one-example search result with a shift chosen by hand."""
+    return CounterfactualResult(shift=shift[None].astype(np.float32),
+                                r_counterfactual=np.maximum(r - shift, 0)[None].astype(np.float32),
+                                success=np.array([True]), steps=np.array([1]), predicted=np.array([target]),
+                                target_probability=np.array([0.5], np.float32), origin=np.array([origin]),
+                                target=np.array([target]), class_names=("red", "green", "blue"))
+
+
+def test_a_known_shift_shows_the_change_of_r_with_its_sign(exploring, identity_linked):
+    """r' = relu(r - alpha s): a positive shift lowers the unit, and the table says so (not "+1")."""
+    row = identity_linked.examples_of_class(0)[0]
+    r = identity_linked.pairs.r[row]
+    assert r[0] > 1.0 and r[1] > 0.5
+    view = exploring.path(0, 1, 0, hand_result(np.array([1.0, -0.5, 0.0]), r))
+    assert view.top_units.tolist() == [0, 1] and view.alphas[-1] == 1.0
+    html = view.units_html
+    assert "<th>change r' − r</th>" in html and "a unit with s &gt; 0 falls" in html
+    assert f"<tr><td>0</td><td>{r[0]:.3g}</td><td>{r[0] - 1:.3g}</td><td>-1</td></tr>" in html
+    assert f"<tr><td>1</td><td>{r[1]:.3g}</td><td>{r[1] + 0.5:.3g}</td><td>+0.5</td></tr>" in html
+    units = view.to_frame().query("quantity == 'activation'")
+    unit0, unit1 = units[units["name"] == "0"], units[units["name"] == "1"]
+    np.testing.assert_allclose(unit0["change"], -unit0["alpha"], atol=1e-6)  # falls while s = +1
+    np.testing.assert_allclose(unit1["change"], 0.5 * unit1["alpha"], atol=1e-6)  # rises while s = -0.5
+    assert (unit0["shift"] == 1.0).all() and (unit1["shift"] == -0.5).all()
+    np.testing.assert_allclose(unit0["value"], r[0] - unit0["alpha"], rtol=1e-6)
+
+
+def test_points_beyond_the_generators_range_are_flagged(exploring, identity_linked):
+    """A shift that drives unit 0 far beyond any base latent: the path's far end is flagged in caption,
+    probabilities, title and table; the start is not."""
+    realism = exploring.realism
+    assert realism.w_dim == 3 and realism.quantile == 0.99
+    assert realism.is_off(identity_linked.pairs.w).mean() < 0.1
+    r = identity_linked.pairs.r[identity_linked.examples_of_class(0)[0]]
+    view = exploring.path(0, 1, 0, hand_result(np.array([-30.0, 0.0, 0.0]), r))
+    off = view.off_manifold
+    assert not off[0] and off[-1] and (np.diff(off.astype(int)) >= 0).all()  # leaves and stays away
+    np.testing.assert_allclose(view.latent_distance, realism.distance(view.trajectory.w[0]))
+    first = view.alphas[int(np.argmax(off))]
+    assert f"from alpha = {first:.2f} on left the generator's realistic range" in view.caption
+    assert "the 99th percentile of held-out base latents" in view.caption
+    assert "off the generator's range" in view.probabilities_html and "off the generator's range" in view.title
+    start = view.at_step(0)
+    assert "within the generator's range" in start.probabilities_html and "off the" not in start.title
+    frame = view.to_frame()
+    by_step = frame.groupby("step")[["off_manifold", "latent_distance"]].first()
+    np.testing.assert_array_equal(by_step["off_manifold"], off)
+    np.testing.assert_allclose(by_step["latent_distance"], view.latent_distance)
+    calm = exploring.path(0, 1, 0, hand_result(np.zeros(3), r))
+    assert not calm.off_manifold.any() and "whole path stays within the generator's realistic range" in calm.caption
+
+
+def test_refined_spacing_is_the_default(identity_linked):
+    exploring = CounterfactualExploring(identity_linked, max_steps=200, top_k=2)
+    assert exploring.n_alphas == 13 and exploring.spacing == "refined"
+    view = exploring.compute(0, 1, 0)
+    assert len(view.alphas) == 13 and view.alphas[0] == 0 and view.alphas[-1] == 1
+    assert f"reached <b>green</b> in {view.result.steps[0]} step" in view.caption_html
+    assert " 1 steps" not in view.caption and " 1 points" not in view.caption  # "1 step", "1 point"
+    with pytest.raises(ValueError, match="spacing"):
+        CounterfactualExploring(identity_linked, spacing="log")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fake_dissection
 import numpy as np
 import pytest
 import torch
@@ -10,33 +11,8 @@ from matplotlib.figure import Figure
 from linkviz.controllers import ExplanationView, FilterExplaining, heat_overlay, unit_maps
 from linkviz.lavise import LaviseExplanation
 
-VOCABULARY = ("red", "green", "blue", "sky", "grass")
-
-
-@pytest.fixture
-def images() -> np.ndarray:
-    """Six 8x8 images: image i has a bright 4x4 square of channel i % 3 (top-left for i < 3, centred after)."""
-    images = np.full((6, 8, 8, 3), 10, np.uint8)
-    for i in range(6):
-        top = 2 * (i // 3)
-        images[i, top:top + 4, top:top + 4, i % 3] = 250
-    return images
-
-
-@pytest.fixture
-def explanation() -> LaviseExplanation:
-    """Units 0 and 2 explained: unit 0 -> red, sky, grass; unit 2 is active on one of its two top images."""
-    ids = np.zeros((2, 2, 3), np.int64)
-    ids[0, 0], ids[0, 1], ids[1, 0] = [0, 3, 1], [0, 4, 3], [2, 3, 0]
-    similarity = np.full((2, 2, 3), np.nan, np.float32)
-    similarity[0, 0], similarity[0, 1], similarity[1, 0] = [0.9, 0.5, 0.1], [0.8, 0.4, 0.3], [0.7, 0.6, 0.2]
-    return LaviseExplanation(
-        layer="2", units=np.array([0, 2]), attention="code", s=2, top_images=np.array([[3, 0], [5, 1]]),
-        image_activation=np.array([[1.0, 0.9], [1.0, 0.0]], np.float32),
-        valid=np.array([[True, True], [True, False]]), image_word_ids=ids, image_similarity=similarity,
-        unit_word_ids=(np.array([0, 3, 4]), np.array([2, 3])), unit_votes=(np.array([1.9, 1.0, 0.9]),
-                                                                          np.array([1.0, 1.0])),
-        vocabulary=VOCABULARY)
+images = fake_dissection.colour_squares  # fixtures shared with the widget tests
+explanation = fake_dissection.filter_explanation
 
 
 def test_unit_maps_are_the_units_channel_pooled_and_upsampled(colour_model, images):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fake_images
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
@@ -12,22 +13,15 @@ from linkviz.plotting.overlays import label_colors
 from linkviz.segmentation import load_labels
 
 LABELS = ("background", "ear", "eye")
-
-
-@pytest.fixture
-def images() -> np.ndarray:
-    """Two 24 x 24 images of four flat quadrants in different colours, plus a little noise."""
-    rng = np.random.default_rng(0)
-    quadrants = np.array([[(200, 40, 40), (40, 200, 40)], [(40, 40, 200), (220, 220, 60)]], np.float64)
-    base = np.kron(quadrants, np.ones((12, 12, 1)))
-    return np.stack([np.clip(base + rng.normal(0, 5, base.shape), 0, 255).astype(np.uint8),
-                     np.clip(base[::-1] + rng.normal(0, 5, base.shape), 0, 255).astype(np.uint8)])
+images = fake_images.quadrant_images  # fixture shared with the widget tests
 
 
 def test_parse_ids():
-    assert parse_ids("3, 7 12-14") == [3, 7, 12, 13, 14] and parse_ids("") == []
+    assert parse_ids("3, 7 12-14") == [3, 7, 12, 13, 14] and parse_ids("") == [] and parse_ids("  ") == []
     with pytest.raises(ValueError, match="ranges like"):
         parse_ids("3-x")
+    with pytest.raises(ValueError, match="ranges like"):
+        parse_ids("3, x")
 
 
 def test_superpixels_follow_the_quadrants_and_paint_changes_exactly_them(images):

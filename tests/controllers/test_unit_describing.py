@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fake_dissection
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
@@ -14,16 +15,7 @@ from linkviz.dissection.report import unit_images
 from linkviz.lavise import LaviseExplanation
 from linkviz.tuning import effect_sizes
 
-
-@pytest.fixture
-def explanation() -> LaviseExplanation:
-    """Units 0 and 1 explained with the words red, sky and green."""
-    ids = np.zeros((2, 1, 2), np.int64)
-    return LaviseExplanation(
-        layer="2", units=np.array([0, 1]), attention="code", s=2, top_images=np.array([[0], [1]]),
-        image_activation=np.ones((2, 1), np.float32), valid=np.ones((2, 1), bool), image_word_ids=ids,
-        image_similarity=np.ones((2, 1, 2), np.float32), unit_word_ids=(np.array([0, 2]), np.array([1])),
-        unit_votes=(np.array([2.0, 1.0]), np.array([1.5])), vocabulary=("red", "green", "sky"))
+explanation = fake_dissection.word_explanation  # fixture shared with the widget tests
 
 
 def test_unit_frame_joins_the_three_methods(colour_world, linked, explanation):

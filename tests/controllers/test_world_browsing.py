@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
-from fake_world import CLASS_NAMES, FakeGenerator, fake_classifier
+from fake_world import FakeGenerator, FakeWorld, fake_classifier
 from matplotlib.figure import Figure
 
 from linkviz.controllers import WorldBrowsing, WorldSamplesView
@@ -30,19 +30,7 @@ def toy_world() -> ToyWorld:
 
 
 @dataclass(frozen=True)
-class PlainWorld:
-    """The fake world: unconditional, no ground truth."""
-
-    classifier: Classifier
-    generator: FakeGenerator
-
-    @property
-    def class_names(self) -> tuple[str, ...]:
-        return CLASS_NAMES
-
-
-@dataclass(frozen=True)
-class PaintedWorld(PlainWorld):
+class PaintedWorld(FakeWorld):
     """The fake world with a ground truth: sample k should be painted in the colour of its strongest z."""
 
     @property
@@ -90,7 +78,7 @@ def test_toy_world_samples_match_class_samples(toy_world):
 
 
 def test_world_without_ground_truth_searches_samples_of_the_class():
-    world = PlainWorld(classifier=fake_classifier(), generator=FakeGenerator(offset=2.0))
+    world = FakeWorld(classifier=fake_classifier(), generator=FakeGenerator(offset=2.0))
     assert isinstance(world, World) and not isinstance(world, GroundTruthWorld)
     browsing = WorldBrowsing(world, n_samples=3)
     assert not browsing.has_ground_truth
@@ -126,7 +114,7 @@ def test_ground_truth_row_of_any_ground_truth_world(axis_labels):
 
 
 def test_unknown_classes_and_bad_arguments():
-    world = PlainWorld(classifier=fake_classifier(), generator=FakeGenerator(offset=2.0))
+    world = FakeWorld(classifier=fake_classifier(), generator=FakeGenerator(offset=2.0))
     browsing = WorldBrowsing(world, n_samples=2)
     with pytest.raises(ValueError, match="unknown class 'purple'"):
         browsing.compute("purple", 1.0, 0)

@@ -7,10 +7,9 @@ its head is the identity: the class is argmax r. Classifying a rendered r' there
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
-from fake_world import D, FakeGenerator, fake_classifier
+from fake_world import FakeGenerator, fake_classifier, identity_link
 from torch import Tensor
 
 from linkviz.linking.link import LinearLink
@@ -19,8 +18,7 @@ from linkviz.models import Classifier
 
 @pytest.fixture
 def world() -> tuple[LinearLink, FakeGenerator, Classifier]:
-    link = LinearLink(weight=np.eye(D, dtype=np.float32), bias=np.zeros(D, dtype=np.float32))
-    return link, FakeGenerator(), fake_classifier()
+    return identity_link(), FakeGenerator(), fake_classifier()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from linkviz.counterfactual import (
     counterfactual_trajectory,
     find_counterfactuals,
     path_pca,
+    refined_trajectory,
     top_shifted_units,
     unit_frequency,
 )
@@ -106,3 +107,30 @@ def test_to_frame(world, solved):
     assert len(frame) == 4 * 2 * 3
     assert set(frame.columns) == {"example", "step", "alpha", "class", "class_name", "probability", "predicted"}
     np.testing.assert_allclose(frame.groupby(["example", "step"])["probability"].sum(), 1.0, rtol=1e-5)
+
+
+def _largest_jump(trajectory) -> float:
+    """The largest total-variation distance between the class probabilities of neighbouring points."""
+    return float((0.5 * np.abs(np.diff(trajectory.probabilities, axis=1)).sum(axis=-1)).max())
+
+
+def test_refined_trajectory_packs_points_where_the_class_flips(world):
+    """A shift that flips red to green within alpha < 0.1 (the fake world saturates beyond): evenly spaced points
+    jump across the boundary in one step, refined points cross it gradually, rendered exactly as the plain path."""
+    link, generator, classifier = world
+    r, s = torch.tensor([[3.0, 1.0, 1.0]]), torch.tensor([[40.0, -40.0, 0.0]])
+    uniform = counterfactual_trajectory(link, generator, classifier, r, s, alphas=np.linspace(0, 1, 9))
+    refined = refined_trajectory(link, generator, classifier, r, s, n_alphas=9)
+    assert refined.alphas[0] == 0.0 and refined.alphas[-1] == 1.0 and len(refined.alphas) == 9
+    assert (np.diff(refined.alphas) > 0).all()
+    assert (refined.alphas < 0.125).sum() >= 4  # half the points where the class changes
+    assert _largest_jump(uniform) > 0.5 and _largest_jump(refined) < 0.6 * _largest_jump(uniform)
+    plain = counterfactual_trajectory(link, generator, classifier, r, s, alphas=refined.alphas)
+    for name in ("r", "w", "images"):
+        np.testing.assert_array_equal(getattr(refined, name), getattr(plain, name))
+    np.testing.assert_allclose(refined.probabilities, plain.probabilities, rtol=1e-6)
+    assert refined.predicted[0, 0] == 0 and refined.predicted[0, -1] == 1
+    even = refined_trajectory(link, generator, classifier, r, s, n_alphas=5, n_uniform=5)
+    np.testing.assert_array_equal(even.alphas, np.linspace(0, 1, 5))
+    with pytest.raises(ValueError, match="n_uniform"):
+        refined_trajectory(link, generator, classifier, r, s, n_alphas=3, n_uniform=4)

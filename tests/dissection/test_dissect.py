@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from pathlib import Path
 
+import fake_dissection
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,23 +15,11 @@ from torch import nn
 from linkviz.dissection import DissectionResult, ProbeDataset, Tally, dissect, dissection_cache_key
 from linkviz.models.hooks import LayerNotFoundError
 
-NAMES = ("-", "square", "red-c", "beach-s")
-
 
 @pytest.fixture
 def square_probe() -> ProbeDataset:
     """12 images 16x16: a bright-red 6x6 square labelled "square" on a dim noisy background; scene "beach-s"."""
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 100, (12, 16, 16, 3)).astype(np.uint8)
-    objects = np.zeros((12, 1, 16, 16), np.int64)
-    for i in range(12):
-        top, left = rng.integers(0, 10, 2)
-        images[i, top:top + 6, left:left + 6, 0] = rng.integers(180, 255, (6, 6))
-        objects[i, 0, top:top + 6, left:left + 6] = 1
-    colour = np.where(images[None, ..., 0].transpose(1, 0, 2, 3) > 150, 2, 0)
-    return ProbeDataset(images=images, label_names=NAMES, categories=("object", "color", "scene"),
-                        pixel_labels={"object": objects, "color": colour},
-                        image_labels={"scene": np.full((12, 1), 3)})
+    return fake_dissection.square_probe(12, seed=0, low=180)
 
 
 def tiny_model() -> nn.Sequential:

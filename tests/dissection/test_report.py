@@ -9,12 +9,13 @@ import re
 import subprocess
 import sys
 
+import fake_dissection
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from fake_dissection import red_model
 from PIL import Image
-from torch import nn
 
 from linkviz.dissection import ProbeDataset, dissect
 from linkviz.dissection.report import (
@@ -26,35 +27,11 @@ from linkviz.dissection.report import (
 )
 from linkviz.dissection.top_images import TopImages, top_image_indices
 
-NAMES = ("-", "square", "red-c", "beach-s")
-
 
 @pytest.fixture
 def square_probe() -> ProbeDataset:
     """10 images 16x16: a red 6x6 square labelled "square" on a dim noisy background; scene "beach-s"."""
-    rng = np.random.default_rng(1)
-    images = rng.integers(0, 100, (10, 16, 16, 3)).astype(np.uint8)
-    objects = np.zeros((10, 1, 16, 16), np.int64)
-    for i in range(10):
-        top, left = rng.integers(0, 10, 2)
-        images[i, top:top + 6, left:left + 6, 0] = rng.integers(150, 255, (6, 6))
-        objects[i, 0, top:top + 6, left:left + 6] = 1
-    colour = np.where(images[..., 0] > 150, 2, 0)[:, None]
-    return ProbeDataset(images=images, label_names=NAMES, categories=("object", "color", "scene"),
-                        pixel_labels={"object": objects, "color": colour},
-                        image_labels={"scene": np.full((10, 1), 3)})
-
-
-def red_model() -> nn.Sequential:
-    """conv 2x2 stride 2 (unit 0 reads red, unit 1 green, unit 2 is constant) -> ReLU; maps are 8x8."""
-    conv = nn.Conv2d(3, 3, 2, stride=2)
-    with torch.no_grad():
-        conv.weight.zero_()
-        conv.bias.zero_()
-        conv.weight[0, 0] = 0.25
-        conv.weight[1, 1] = 0.25
-        conv.bias[2] = 1.0
-    return nn.Sequential(conv, nn.ReLU())
+    return fake_dissection.square_probe()
 
 
 def brute_force_top(image_max: np.ndarray, k: int) -> np.ndarray:

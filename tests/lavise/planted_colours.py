@@ -10,7 +10,7 @@ show its primary colour.
 from __future__ import annotations
 
 import numpy as np
-import torch
+from fake_dissection import colour_model
 from torch import nn
 
 from linkviz.dissection import ProbeDataset
@@ -42,11 +42,8 @@ def make_planted_probe(n_images: int = 48, seed: int = 0) -> ProbeDataset:
 
 
 def make_planted_model() -> nn.Sequential:
-    conv = nn.Conv2d(3, 3, 1)
-    with torch.no_grad():
-        conv.weight.copy_(torch.eye(3)[:, :, None, None])
-        conv.bias.zero_()
-    return nn.Sequential(conv, nn.ReLU(), nn.AvgPool2d(2))
+    """The colour model of :mod:`fake_dissection`: units 0, 1, 2 read the red, green and blue channels."""
+    return colour_model()
 
 
 def make_planted_space(seed: int = 0, dim: int = 8) -> SemanticSpace:

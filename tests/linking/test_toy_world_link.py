@@ -53,3 +53,12 @@ def test_counterfactuals_cross_the_boundary(linked, test_pairs):
                                                    alphas=np.array([0.0, 1.0]))
     succeeded = result.success
     assert (trajectory.probabilities[succeeded, -1, target] > trajectory.probabilities[succeeded, 0, target]).all()
+
+
+def test_default_examples_span_the_classes(linked):
+    """The pairs come sorted by class; the views' default seeds take one of each class instead of four mushrooms."""
+    assert len(set(linked.pairs.predicted[:4].tolist())) == 1
+    seeds = linked.example_seeds(5)
+    assert sorted(linked.pairs.predicted[list(seeds)].tolist()) == list(range(len(CLASS_NAMES)))
+    snowmen = linked.example_seeds(4, classes=["snowman"])
+    assert (linked.pairs.predicted[list(snowmen)] == CLASS_NAMES.index("snowman")).all()

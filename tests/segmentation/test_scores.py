@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from linkviz.segmentation import confusion_matrix, fewshot_curve, mean_iou
+from linkviz.segmentation import class_part_iou, confusion_matrix, fewshot_curve, mean_iou
 
 TARGET = np.array([[[0, 0, 1], [1, 2, 2]]])
 PREDICTED = np.array([[[0, 1, 1], [1, 2, 0]]])
@@ -80,3 +80,36 @@ def test_fewshot_curve_returns_a_tidy_table(blob_masks, encoded_features):
     assert table.miou.between(0, 1).all()
     with pytest.raises(ValueError, match="within"):
         fewshot_curve(features[:3], masks[:3], features[3:], masks[3:], n_classes=3, ks=(4,))
+
+
+def test_class_part_iou_scores_each_class_on_its_own_images_and_labels():
+    # Labels: 0 background, 1 cap, 2 crown, 3 wall. Class "mushroom" shows 0, 1; "house" shows 0, 3.
+    target = np.array([[[0, 1], [1, 1]],         # mushroom
+                       [[0, 0], [1, 1]],         # mushroom
+                       [[0, 3], [3, 3]]])        # house
+    predicted = np.array([[[0, 2], [1, 1]],      # a crown on the mushroom's cap
+                          [[0, 1], [1, 1]],
+                          [[0, 3], [3, 0]]])
+    table = class_part_iou(predicted, target, [0, 0, 1], class_labels={"mushroom": [0, 1], "house": [0, 3]},
+                           label_names=["background", "cap", "crown", "wall"])
+    assert list(table.columns) == ["class", "part", "label", "iou", "miou", "n_images"]
+    assert table[["class", "part"]].values.tolist() == [["mushroom", "background"], ["mushroom", "cap"],
+                                                        ["house", "background"], ["house", "wall"]]
+    # mushroom images pooled: background 2 of 3 (one background pixel called cap); cap 4 of 6 in the union
+    # (one cap pixel called crown). house: background 1 of 2; wall 2 of 3.
+    np.testing.assert_allclose(table.iou, [2 / 3, 4 / 6, 1 / 2, 2 / 3])
+    np.testing.assert_allclose(table.miou, [2 / 3, 2 / 3, 7 / 12, 7 / 12])
+    assert table.n_images.tolist() == [2, 2, 1, 1]
+    # the same numbers as mean_iou on one class's images, over the labels that occur there
+    _, per_label = mean_iou(predicted[:2], target[:2], n_classes=4)
+    np.testing.assert_allclose(per_label[[0, 1]], table.iou[:2])
+
+
+def test_class_part_iou_leaves_out_absent_labels_and_classes_without_images():
+    target = np.zeros((1, 2, 2), np.int64)
+    table = class_part_iou(target, target, [0], class_labels={"a": [0, 1], "b": [0, 2]}, label_names="xyz")
+    assert table["class"].tolist() == ["a", "a"] and np.isnan(table.iou[1]) and table.miou[0] == 1.0
+    with pytest.raises(ValueError, match="one class per map"):
+        class_part_iou(target, target, [0, 1], class_labels={"a": [0], "b": [0]}, label_names="xyz")
+    with pytest.raises(ValueError, match=r"outside \[0, 2\)"):
+        class_part_iou(target, target, [2], class_labels={"a": [0], "b": [0]}, label_names="xyz")

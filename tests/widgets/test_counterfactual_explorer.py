@@ -58,3 +58,23 @@ def test_static_snapshot_for_exported_notebooks(explorer):
     html = bundle["text/html"]
     assert 'src="data:image/jpeg;base64,' in html and "top shifted units" in html and "reached" in html
     assert np.isfinite(explorer.search.trajectory.probabilities).all()
+
+
+def test_the_image_keeps_its_aspect_ratio(explorer):
+    """Shown at the grid's own pixel size, not stretched to the height of the tables beside it."""
+    row = next(child for child in explorer.children if explorer.image in getattr(child, "children", ()))
+    assert row.layout.align_items == "flex-start"  # a flex row would otherwise stretch its children's height
+    layout = explorer.image.layout
+    assert layout.object_fit == "contain" and layout.flex == "0 0 auto"
+    for step in (explorer.scrubber.max, 0):
+        explorer.scrubber.value = step
+        height, width = explorer.shown.grid.shape[:2]
+        assert (layout.width, layout.height) == (f"{width}px", f"{height}px")
+
+
+def test_the_path_is_refined_and_points_off_the_generators_range_are_flagged(explorer):
+    search = explorer.search
+    assert explorer.scrubber.max == len(search.alphas) - 1 and explorer.controller.spacing == "refined"
+    assert "latent distance" in explorer.probabilities.value
+    assert "realistic range" in explorer.status.value
+    assert "change r' − r" in explorer.units.value and "shift s</th>" not in explorer.units.value

@@ -9,44 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from fake_dissection import red_model, square_probe
 from PIL import Image
-from torch import nn
 
 from linkviz.controllers.dissection_browsing import filter_units
-from linkviz.dissection import ProbeDataset, dissect
+from linkviz.dissection import dissect
 from linkviz.dissection.report import summary_table, unit_images
 from linkviz.widgets import DissectionBrowser
 
 
 def decoded(image_bytes: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(image_bytes)).convert("RGB"))
-
-
-def square_probe() -> ProbeDataset:
-    """10 images 16x16: a red 6x6 square labelled "square" on dim noise; colour "red-c"; scene "beach-s"."""
-    rng = np.random.default_rng(1)
-    images = rng.integers(0, 100, (10, 16, 16, 3)).astype(np.uint8)
-    objects = np.zeros((10, 1, 16, 16), np.int64)
-    for i in range(10):
-        top, left = rng.integers(0, 10, 2)
-        images[i, top:top + 6, left:left + 6, 0] = rng.integers(150, 255, (6, 6))
-        objects[i, 0, top:top + 6, left:left + 6] = 1
-    colour = np.where(images[..., 0] > 150, 2, 0)[:, None]
-    return ProbeDataset(images=images, label_names=("-", "square", "red-c", "beach-s"),
-                        categories=("object", "color", "scene"), pixel_labels={"object": objects, "color": colour},
-                        image_labels={"scene": np.full((10, 1), 3)})
-
-
-def red_model() -> nn.Sequential:
-    """conv 2x2 stride 2 (unit 0 reads red, unit 1 green, unit 2 is constant) -> ReLU."""
-    conv = nn.Conv2d(3, 3, 2, stride=2)
-    with torch.no_grad():
-        conv.weight.zero_()
-        conv.bias.zero_()
-        conv.weight[0, 0] = 0.25
-        conv.weight[1, 1] = 0.25
-        conv.bias[2] = 1.0
-    return nn.Sequential(conv, nn.ReLU())
 
 
 @pytest.fixture(scope="module")

@@ -4,57 +4,22 @@ from __future__ import annotations
 
 import io
 
+import fake_dissection
 import numpy as np
 import pytest
-import torch
+from fake_dissection import colour_model
 from PIL import Image
 from single_thread import single_thread  # noqa: F401  (autouse: one torch thread)
-from torch import nn
 
 from linkviz.controllers.filter_explaining import heat_overlay, unit_maps
-from linkviz.lavise import LaviseExplanation
 from linkviz.widgets import FilterExplainer
 
-VOCABULARY = ("red", "green", "blue", "sky", "grass")
+images = fake_dissection.colour_squares  # fixtures shared with the controller tests
+explanation = fake_dissection.filter_explanation
 
 
 def decoded(image_bytes: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(image_bytes)).convert("RGB"))
-
-
-def colour_model() -> nn.Sequential:
-    """Units 0, 1, 2 read the red, green and blue channels (1x1 identity conv, ReLU, 2x2 average pool)."""
-    conv = nn.Conv2d(3, 3, 1)
-    with torch.no_grad():
-        conv.weight.copy_(torch.eye(3)[:, :, None, None])
-        conv.bias.zero_()
-    return nn.Sequential(conv, nn.ReLU(), nn.AvgPool2d(2))
-
-
-@pytest.fixture
-def images() -> np.ndarray:
-    """Six 8x8 images: image i has a bright square of channel i % 3 at a different place."""
-    images = np.full((6, 8, 8, 3), 10, np.uint8)
-    for i in range(6):
-        top = 2 * (i // 3)
-        images[i, top:top + 4, top:top + 4, i % 3] = 250
-    return images
-
-
-@pytest.fixture
-def explanation() -> LaviseExplanation:
-    """Units 0 and 2 explained: unit 0 -> red, sky; unit 2 is active on one of its two top images."""
-    ids = np.zeros((2, 2, 3), np.int64)
-    ids[0, 0], ids[0, 1], ids[1, 0] = [0, 3, 1], [0, 4, 3], [2, 3, 0]
-    similarity = np.full((2, 2, 3), np.nan, np.float32)
-    similarity[0, 0], similarity[0, 1], similarity[1, 0] = [0.9, 0.5, 0.1], [0.8, 0.4, 0.3], [0.7, 0.6, 0.2]
-    return LaviseExplanation(
-        layer="2", units=np.array([0, 2]), attention="code", s=2, top_images=np.array([[3, 0], [5, 1]]),
-        image_activation=np.array([[1.0, 0.9], [1.0, 0.0]], np.float32),
-        valid=np.array([[True, True], [True, False]]), image_word_ids=ids, image_similarity=similarity,
-        unit_word_ids=(np.array([0, 3, 4]), np.array([2, 3])), unit_votes=(np.array([1.9, 1.0, 0.9]),
-                                                                          np.array([1.0, 1.0])),
-        vocabulary=VOCABULARY)
 
 
 def test_words_with_votes_and_top_images(explanation, images):

@@ -3,12 +3,12 @@ painted masks training the few-shot segmenter."""
 
 from __future__ import annotations
 
+import fake_images
 import numpy as np
 import pytest
 import torch
 from single_thread import single_thread  # noqa: F401  (autouse: one torch thread)
 
-from linkviz.controllers.label_painting import parse_ids
 from linkviz.images import to_uint8
 from linkviz.plotting.overlays import label_colors, to_hex
 from linkviz.segmentation import generator_features, load_labels, predict_parts, train_few_shot
@@ -16,22 +16,7 @@ from linkviz.widgets import LabelPainter
 from linkviz.worlds.toy.generator_net import ToyGenerator
 
 LABELS = ("background", "ear", "eye")
-
-
-@pytest.fixture
-def images() -> np.ndarray:
-    """Two 24 x 24 images of four flat quadrants in different colours, plus a little noise."""
-    rng = np.random.default_rng(0)
-    quadrants = np.array([[(200, 40, 40), (40, 200, 40)], [(40, 40, 200), (220, 220, 60)]], np.float64)
-    base = np.kron(quadrants, np.ones((12, 12, 1)))
-    return np.stack([np.clip(base + rng.normal(0, 5, base.shape), 0, 255).astype(np.uint8),
-                     np.clip(base[::-1] + rng.normal(0, 5, base.shape), 0, 255).astype(np.uint8)])
-
-
-def test_parse_ids():
-    assert parse_ids("3, 7 12-14") == [3, 7, 12, 13, 14] and parse_ids("  ") == []
-    with pytest.raises(ValueError, match="ranges like"):
-        parse_ids("3, x")
+images = fake_images.quadrant_images  # fixture shared with the controller tests
 
 
 def test_paint_undo_and_clear_change_exactly_the_chosen_superpixels(images):

@@ -15,14 +15,12 @@ import ipywidgets as ipw
 import numpy as np
 import pandas as pd
 import pytest
+from fake_population import planted_table
 from matplotlib.backend_bases import MouseButton, MouseEvent
 from threadpoolctl import threadpool_limits
 
-from linkviz.quantify import ChangeTable
 from linkviz.widgets import PopulationDashboard, UnitTuner
 
-LABELS = ("ear", "eye", "nose")
-METRICS = ("area", "luminance")
 PNG = b"\x89PNG"
 
 
@@ -30,23 +28,6 @@ PNG = b"\x89PNG"
 def single_thread():
     with threadpool_limits(limits=1):
         yield
-
-
-def planted_table(units: np.ndarray, *, n_seeds: int = 6, seed: int = 0) -> ChangeTable:
-    """Unit k of each group of three changes one thing: ear area up, eye luminance down, nose area up."""
-    rng = np.random.default_rng(seed)
-    planted = 0.03 * rng.normal(size=(len(units), len(LABELS), len(METRICS)))
-    group = np.arange(len(units)) % 3
-    planted[group == 0, 0, 0] += 1.0
-    planted[group == 1, 1, 1] -= 0.5
-    planted[group == 2, 2, 0] += 0.8
-    unit, seed_id, step, label, metric = np.meshgrid(np.arange(len(units)), np.arange(n_seeds), np.arange(2),
-                                                     np.arange(len(LABELS)), np.arange(len(METRICS)), indexing="ij")
-    change = planted[unit, label, metric] * step + 0.05 * rng.normal(size=unit.shape) * step
-    return ChangeTable(pd.DataFrame({
-        "unit": units[unit.ravel()], "seed": seed_id.ravel(), "step": step.ravel(),
-        "label": np.array(LABELS)[label.ravel()], "metric": np.array(METRICS)[metric.ravel()],
-        "change": change.ravel()}))
 
 
 def test_figures_ranking_and_concept_finder_without_a_model():
@@ -73,7 +54,7 @@ def test_figures_ranking_and_concept_finder_without_a_model():
     assert [value for _, value in dashboard.units.options] == found["unit"].tolist()
     assert dashboard.units.value == found["unit"].iloc[0]  # the strongest unit is opened
     assert f"<b>luminance</b> of <b>eye</b> decreases: {len(found)} units" in dashboard.concept_table.value
-    assert "ci_low" in dashboard.concept_table.value and "selectivity" in dashboard.units.options[0][0]
+    assert "effect [CI]" in dashboard.concept_table.value and "selectivity" in dashboard.units.options[0][0]
 
     outside = next(int(unit) for unit in units if unit not in set(found["unit"]))
     dashboard.select_unit(outside)  # not in the concept list: back to the full ranking
@@ -184,3 +165,72 @@ def test_export_writes_the_population_figure_and_its_per_unit_table(tmp_path):
     frame = pd.read_csv(table)
     assert frame["unit"].tolist() == units.tolist() and frame.loc[frame["selected"], "unit"].tolist() == [103]
     assert frame["cluster"].nunique() == 3 and dashboard.shown.selected == 103
+
+
+def move(canvas, x: float, y: float) -> None:
+    """What ipympl does when the browser reports the mouse at display position (x, y)."""
+    MouseEvent("motion_notify_event", canvas, x, y)._process()
+
+
+def _overlap(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def test_the_tsne_canvas_is_large_with_its_legend_outside_and_its_title_inside():
+    dashboard = PopulationDashboard(planted_table(np.arange(100, 112)), n_clusters=3, perplexity=3, max_iter=250)
+    figure = dashboard.embedding_canvas.figure
+    width, height = figure.get_size_inches() * figure.dpi
+    assert width >= 480 and height >= 360  # was 360 x 288
+    dashboard.embedding_canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    ax = dashboard._embedding_axes
+    legend, title = ax.get_legend().get_window_extent(renderer), ax.title.get_window_extent(renderer)
+    assert not _overlap(legend, ax.get_window_extent(renderer))  # the legend covers no point
+    for box in (legend, title):  # nothing clipped at the canvas's edges
+        assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= figure.bbox.x1 and box.y1 <= figure.bbox.y1
+
+
+def test_hovering_over_a_tsne_point_names_its_unit():
+    units = np.arange(100, 112)
+    dashboard = PopulationDashboard(planted_table(units), n_clusters=3, perplexity=3, max_iter=250)
+    canvas = dashboard.embedding_canvas
+    canvas.draw()
+    to_display = dashboard._embedding_axes.transData.transform
+    label = dashboard._hover_label
+    assert not label.get_visible()
+    for index in (2, 9):
+        unit = int(dashboard.embedding.units[index])
+        x, y = to_display(dashboard.embedding.coordinates[index])
+        move(canvas, x + 1.0, y + 1.0)
+        assert dashboard.hovered == unit and label.get_visible()
+        assert label.get_text() == f"unit {unit}: {dashboard.embedding.strongest_label[index]}"
+        np.testing.assert_allclose(label.xy, dashboard.embedding.coordinates[index])
+    selected = dashboard.units.value
+    points = to_display(dashboard.embedding.coordinates)
+    move(canvas, points[:, 0].min() - 40.0, points[:, 1].min() - 40.0)  # away from every point
+    assert dashboard.hovered is None and not label.get_visible()
+    assert dashboard.units.value == selected  # hovering selects nothing
+
+
+def test_the_concept_finder_wraps_instead_of_scrolling_and_counts_units_in_the_singular():
+    dashboard = PopulationDashboard(planted_table(np.arange(100, 112)), n_clusters=3, perplexity=3, max_iter=250,
+                                    top=1)
+    row = next(child for child in dashboard.children if dashboard.concept_box in getattr(child, "children", ()))
+    assert row.layout.flex_flow == "row wrap" and dashboard.children[0].layout.flex_flow == "row wrap"
+    assert dashboard.concept_box.layout.min_width == "0" and dashboard.unit_info.layout.width == "360px"
+    assert dashboard.concept_table.layout.overflow == "auto"
+    dashboard.concept_label.value, dashboard.concept_metric.value = "ear", "area"
+    dashboard.find_button.click()
+    assert dashboard.wait_idle(60) and len(dashboard.concept) == 1
+    html = dashboard.concept_table.value
+    assert "<b>area</b> of <b>ear</b> increases: 1 unit<" in html and "1 units" not in html
+    assert html.count("<th>") == 6 and "effect [CI]" in html  # compact: rank, unit, effect [CI], n, d, selectivity
+
+
+def test_points_are_found_where_they_are_drawn_before_the_first_draw():
+    """The constrained layout is done at construction, so display positions do not move at the first draw."""
+    dashboard = PopulationDashboard(planted_table(np.arange(100, 112)), n_clusters=3, perplexity=3, max_iter=250)
+    before = dashboard._embedding_axes.transData.transform(dashboard.embedding.coordinates)
+    dashboard.embedding_canvas.draw()
+    np.testing.assert_allclose(dashboard._embedding_axes.transData.transform(dashboard.embedding.coordinates),
+                               before, atol=0.5)

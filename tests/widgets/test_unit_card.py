@@ -3,55 +3,26 @@ linked world (whose r also has three units)."""
 
 from __future__ import annotations
 
+import fake_dissection
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from linkviz.controllers.unit_describing import unit_frame
-from linkviz.dissection import ProbeDataset, dissect
+from linkviz.dissection import dissect
 from linkviz.lavise import LaviseExplanation
 from linkviz.tuning import effect_sizes
 from linkviz.widgets import UnitCard
 
-
-def colour_model() -> nn.Sequential:
-    """Units 0, 1, 2 read the red, green and blue channels (1x1 identity conv, ReLU, 2x2 average pool)."""
-    conv = nn.Conv2d(3, 3, 1)
-    with torch.no_grad():
-        conv.weight.copy_(torch.eye(3)[:, :, None, None])
-        conv.bias.zero_()
-    return nn.Sequential(conv, nn.ReLU(), nn.AvgPool2d(2))
-
-
-def colour_probe() -> ProbeDataset:
-    """Nine 8x8 images, each with a bright 4x4 square of one primary colour, labelled with that colour."""
-    images = np.full((9, 8, 8, 3), 10, np.uint8)
-    labels = np.zeros((9, 1, 8, 8), np.int64)
-    for i in range(9):
-        top = 2 * (i // 3)
-        images[i, top:top + 4, top:top + 4, i % 3] = 250
-        labels[i, 0, top:top + 4, top:top + 4] = i % 3 + 1
-    return ProbeDataset(images=images, label_names=("-", "red-c", "green-c", "blue-c"), categories=("color",),
-                        pixel_labels={"color": labels})
+explanation = fake_dissection.word_explanation  # fixture shared with the controller tests
 
 
 @pytest.fixture(scope="module")
 def dissected():
+    """The colour world of :mod:`fake_dissection`: a three-unit colour model dissected on its probe."""
     torch.set_num_threads(1)
-    probe = colour_probe()
-    return dissect(colour_model(), "2", probe, quantile=0.1, progress=False, top_k=3), probe
-
-
-@pytest.fixture
-def explanation() -> LaviseExplanation:
-    """Units 0 and 1 explained with the words red, sky and green."""
-    ids = np.zeros((2, 1, 2), np.int64)
-    return LaviseExplanation(
-        layer="2", units=np.array([0, 1]), attention="code", s=2, top_images=np.array([[0], [1]]),
-        image_activation=np.ones((2, 1), np.float32), valid=np.ones((2, 1), bool), image_word_ids=ids,
-        image_similarity=np.ones((2, 1, 2), np.float32), unit_word_ids=(np.array([0, 2]), np.array([1])),
-        unit_votes=(np.array([2.0, 1.0]), np.array([1.5])), vocabulary=("red", "green", "sky"))
+    return fake_dissection.colour_world()
 
 
 def test_the_three_methods_agree_on_the_table(dissected, linked, explanation):
@@ -106,3 +77,15 @@ def test_mismatched_units_or_layers(dissected, linked, explanation):
         UnitCard(result, probe, linked, explanation=other, tuner=False)
     with pytest.raises(IndexError):
         UnitCard(result, probe, linked, unit=3, tuner=False)
+
+
+def test_the_three_sections_share_the_width_and_wrap_instead_of_being_cut_off(dissected, linked, explanation):
+    """Each section takes an equal share of the row and wraps its text; a narrow row wraps whole sections onto
+    new lines, so the Linking-in-Style column is never pushed past the edge."""
+    result, probe = dissected
+    card = UnitCard(result, probe, linked, explanation=explanation, unit=0, tuner=False)
+    sections = (card.dissection_html, card.lavise_html, card.linking_html)
+    row = next(child for child in card.children if card.linking_html in getattr(child, "children", ()))
+    assert row.layout.flex_flow == "row wrap" and row.layout.width == "100%"
+    for section in sections:
+        assert section.layout.flex == "1 1 0%" and section.layout.min_width == "16em"

@@ -1,5 +1,6 @@
 """UnitTuner and its latest-wins worker, driven through their traits on tiny fake or untrained worlds."""
 
+import dataclasses
 import io
 import threading
 
@@ -8,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from linkviz.linking import LinkedModel, build_linked_model
+from linkviz.linking import LinearLink, LinkedModel, build_linked_model
 from linkviz.models.classifier import Classifier
-from linkviz.tuning import SetUnits, effect_sizes
+from linkviz.tuning import SetUnits, UnitStats, effect_sizes
 from linkviz.widgets import LatestWinsWorker, UnitTuner
 from linkviz.worlds.toy import TOY_CLASSIFIER_SPEC, ToyWorld
 from linkviz.worlds.toy.classifier_net import ToyResNet
@@ -162,3 +163,57 @@ def test_on_an_untrained_toy_world():
     tuner.value.value = tuner.value.max
     assert tuner.worker.wait_idle(30)
     assert tuner.error.value == "" and tuner.image.value != first
+
+
+# --- defaults: the strongest unit, seeds across the classes ---
+
+
+@pytest.fixture
+def wide_linked(linked) -> LinkedModel:
+    """The fake world's pairs with 30 units of r (more than the strongest menu lists), linked to its 3-dim w."""
+    rng = np.random.default_rng(0)
+    r = np.abs(rng.normal(size=(len(linked.pairs), 30))).astype(np.float32)
+    pairs = dataclasses.replace(linked.pairs, r=r)
+    link = LinearLink(weight=(0.1 * rng.normal(size=(3, 30))).astype(np.float32), bias=np.full(3, 2, np.float32))
+    return dataclasses.replace(linked, link=link, pairs=pairs, stats=UnitStats.from_activations(r))
+
+
+def test_opens_on_the_strongest_unit_with_the_menu_showing_it(linked):
+    tuner = UnitTuner(linked)
+    strongest = int(np.argmax(tuner.effect))
+    assert tuner.unit.value == tuner.shown.unit == strongest
+    assert tuner.strongest.value == strongest  # selected in the menu, not blank
+    assert f"unit <b>{strongest}</b>" in tuner.label.value and "(rank 1 of" in tuner.label.value
+
+
+def test_a_unit_outside_the_strongest_joins_the_menu_selected(wide_linked):
+    tuner = UnitTuner(wide_linked)
+    strongest, weakest = int(np.argmax(tuner.effect)), int(np.argmin(tuner.effect))
+    assert tuner.strongest.value == tuner.shown.unit == strongest and len(tuner.strongest.options) == 20
+    tuner.unit.value = weakest
+    assert tuner.worker.wait_idle(5) and tuner.shown.unit == weakest
+    assert tuner.strongest.value == weakest and "(rank 30)" in tuner.strongest.label
+    assert tuner.unit.value == weakest  # rebuilding the menu did not move the unit
+    tuner.strongest.value = strongest
+    assert tuner.worker.wait_idle(5) and tuner.shown.unit == tuner.unit.value == strongest
+    assert len(tuner.strongest.options) == 20
+    assert UnitTuner(wide_linked, unit=weakest).strongest.value == weakest
+
+
+def test_default_seeds_span_the_classes_and_the_classes_menu_picks_them(linked):
+    predicted = linked.pairs.predicted
+    tuner = UnitTuner(linked)
+    assert tuner.shown.seeds == linked.example_seeds(4) and len(set(predicted[list(tuner.shown.seeds)])) == 3
+    assert tuner.classes.value == () and tuner.classes.options[0][0].startswith("red (")
+    tuner.classes.value = (2,)
+    assert tuner.worker.wait_idle(5) and tuner.error.value == ""
+    assert len(tuner.shown.seeds) == 4 and set(predicted[list(tuner.shown.seeds)]) == {2}
+    assert tuner.seeds.value == ", ".join(map(str, tuner.shown.seeds))
+    tuner.seeds.value = "3, 1"  # typed seeds still work, and set how many the menu picks next
+    assert tuner.worker.wait_idle(5) and tuner.shown.seeds == (3, 1)
+    tuner.classes.value = (0, 1)
+    assert tuner.worker.wait_idle(5) and tuner.shown.seeds == linked.example_seeds(2, classes=[0, 1])
+    green = UnitTuner(linked, classes=["green"])
+    assert green.classes.value == (1,) and set(predicted[list(green.shown.seeds)]) == {1}
+    with pytest.raises(ValueError, match="not both"):
+        UnitTuner(linked, seeds=(0,), classes=["red"])

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from fake_sweep import LABELS, threshold_segmenter, write_disk_sweep
-from fake_world import D, FakeGenerator, fake_classifier
+from fake_world import FakeGenerator, fake_classifier, identity_link
 from single_thread import single_thread  # noqa: F401  (autouse: one torch thread)
 
-from linkviz.linking import LinearLink, LinkedModel
+from linkviz.linking import LinkedModel
 from linkviz.pairs import PairSet
 from linkviz.quantify import METRICS, sweep_changes
 from linkviz.tuning import UnitStats
@@ -123,8 +123,7 @@ def fake_linked() -> LinkedModel:
     predicted = r.argmax(axis=1)
     pairs = PairSet(w=r.copy(), r=r, labels=predicted, predicted=predicted, accepted=np.ones(6, bool),
                     seeds=np.arange(6))
-    link = LinearLink(weight=np.eye(D, dtype=np.float32), bias=np.zeros(D, dtype=np.float32))
-    return LinkedModel(classifier=fake_classifier(), generator=FakeGenerator(), link=link,
+    return LinkedModel(classifier=fake_classifier(), generator=FakeGenerator(), link=identity_link(),
                        stats=UnitStats.from_activations(r), pairs=pairs, class_names=("red", "green", "blue"))
 
 

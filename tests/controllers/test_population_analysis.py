@@ -6,31 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from fake_population import LABELS, METRICS, planted_table
 from matplotlib.figure import Figure
 from threadpoolctl import threadpool_limits
 
 from linkviz.controllers import ConceptRanking, PopulationAnalysis, PopulationView
-from linkviz.quantify import ChangeTable
 
-LABELS = ("ear", "eye", "nose")
-METRICS = ("area", "luminance")
 UNITS = np.arange(100, 112)
-
-
-def planted_table(units: np.ndarray, *, n_seeds: int = 6, seed: int = 0) -> ChangeTable:
-    rng = np.random.default_rng(seed)
-    planted = 0.03 * rng.normal(size=(len(units), len(LABELS), len(METRICS)))
-    group = np.arange(len(units)) % 3
-    planted[group == 0, 0, 0] += 1.0
-    planted[group == 1, 1, 1] -= 0.5
-    planted[group == 2, 2, 0] += 0.8
-    unit, seed_id, step, label, metric = np.meshgrid(np.arange(len(units)), np.arange(n_seeds), np.arange(2),
-                                                     np.arange(len(LABELS)), np.arange(len(METRICS)), indexing="ij")
-    change = planted[unit, label, metric] * step + 0.05 * rng.normal(size=unit.shape) * step
-    return ChangeTable(pd.DataFrame({
-        "unit": units[unit.ravel()], "seed": seed_id.ravel(), "step": step.ravel(),
-        "label": np.array(LABELS)[label.ravel()], "metric": np.array(METRICS)[metric.ravel()],
-        "change": change.ravel()}))
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +92,11 @@ def test_concept_finder_ranks_the_planted_units(analysis):
     assert set(ranking.units[:4]) == set(UNITS[1::3]) and (ranking.table["effect"].iloc[:4] > 0.3).all()
     assert ranking.to_frame()["rank"].tolist() == list(range(1, len(ranking.table) + 1))
     assert f"<b>luminance</b> of <b>eye</b> decreases: {len(ranking.table)} units" in ranking.html
-    assert "ci_low" in ranking.html and "selectivity" in ranking.options()[0][0]
+    assert "effect [CI]" in ranking.html and "selectivity" in ranking.options()[0][0]
+    top = ranking.table.iloc[0]
+    assert f"{top.effect:.3g} [{top.ci_low:.3g}, {top.ci_high:.3g}]" in ranking.html  # effect with its interval
+    one = ConceptRanking(label="eye", metric="luminance", sign=-1, table=ranking.table.iloc[:1])
+    assert "decreases: 1 unit<" in one.html and "1 units" not in one.html
     assert [unit for _, unit in ranking.options()] == ranking.units
     figure = ranking.figure()
     rows, _ = _ticks(figure.axes[0])

@@ -1,0 +1,85 @@
+"""The toy world's few-shot part segmenter: trained once here (about 40 s on one loaded core), scored per class.
+
+Measured with the defaults (10 labelled images per class, seed 0) on the 40 held-out images per class of the
+built-in table: mushroom 0.935, tree 0.935, house 0.893, flower 0.737, snowman 0.952 mIoU. The standard deviation
+of a class's mIoU over draws of 40 held-out images is under 0.01 (benchmarks/README.md), so the thresholds below
+leave at least five of them. Flowers are held to a lower bar: the generator does not draw their stems and petals
+where the renderer does, and even the same head fitted on the held-out flowers themselves reaches only 0.76.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import linkviz
+from linkviz.worlds.toy import CLASS_NAMES, PART_NAMES
+from linkviz.worlds.toy.part_segmenter import generated_parts, toy_class_labels, toy_part_segmenter
+
+TARGET, MARGIN = 0.85, 0.05
+#: The generator-limited class and its bar (measured 0.737; fitting the held-out flowers themselves gives 0.76).
+FLOWER_BAR = 0.68
+
+
+@pytest.fixture(scope="module")
+def world():
+    return linkviz.load_toy_world()
+
+
+@pytest.fixture(scope="module")
+def trained(world, tmp_path_factory):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # module fixtures are built before the function-scoped single_thread
+    try:
+        cache = tmp_path_factory.mktemp("part_segmenter")
+        segment, table = toy_part_segmenter(world, cache_dir=cache)
+    finally:
+        torch.set_num_threads(threads)
+    return segment, table, cache
+
+
+def test_toy_class_labels_are_background_and_each_class_parts():
+    labels = toy_class_labels()
+    assert list(labels) == list(CLASS_NAMES)
+    assert [PART_NAMES[i] for i in labels["mushroom"]] == ["background", "stem", "cap"]
+    assert [PART_NAMES[i] for i in labels["house"]] == ["background", "wall", "roof", "door"]
+
+
+def test_every_class_reaches_its_miou_on_40_held_out_images(trained):
+    _, table, _ = trained
+    assert (table.n_images == 40).all()
+    per_class = table.groupby("class", sort=False).miou.first()
+    assert list(per_class.index) == list(CLASS_NAMES)
+    for name, miou in per_class.items():
+        assert miou >= (FLOWER_BAR if name == "flower" else TARGET - MARGIN), (name, miou)
+    assert table.attrs["probe_accuracy"] >= 0.98
+
+
+def test_segment_from_ws_shows_only_the_parts_of_each_samples_class(world, trained):
+    segment, _, _ = trained
+    samples = generated_parts(world, per_class=2, seed=99, masks=False)
+    masks = segment(samples.ws)
+    assert isinstance(masks, np.ndarray) and masks.dtype == np.int64 and masks.shape == (10, 64, 64)
+    labels = list(toy_class_labels().values())
+    for mask, k in zip(masks, samples.classes.tolist()):
+        assert set(np.unique(mask)) <= set(labels[k])
+    # a single w per sample (as UnitTuner holds them) and explicit classes give the same masks here
+    np.testing.assert_array_equal(segment(samples.ws[:, 0]), masks)
+    np.testing.assert_array_equal(segment(samples.ws, samples.classes), masks)
+    # forcing the tree class onto mushrooms turns their caps into crowns, never the other way round
+    mushrooms = samples.classes == CLASS_NAMES.index("mushroom")
+    as_trees = segment(samples.ws[mushrooms], [CLASS_NAMES.index("tree")] * int(mushrooms.sum()))
+    assert PART_NAMES.index("cap") not in as_trees
+
+
+def test_a_second_call_loads_the_cached_segmenter_and_table(world, trained):
+    segment, table, cache = trained
+    files = list(cache.glob("toy_part_segmenter_*.safetensors"))
+    assert len(files) == 1
+    again, cached_table = toy_part_segmenter(world, cache_dir=cache)
+    assert cached_table.attrs == table.attrs
+    np.testing.assert_allclose(cached_table.miou, table.miou)
+    assert cached_table[["class", "part"]].equals(table[["class", "part"]])
+    samples = generated_parts(world, per_class=1, seed=7, masks=False)
+    np.testing.assert_array_equal(again(samples.ws), segment(samples.ws))
