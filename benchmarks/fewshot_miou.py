@@ -11,6 +11,9 @@ the renderer masks of k generated images and scored on held-out generated images
 The reference's own mIoU against the renderer masks, on renders and on generated images, is printed too: the
 second number says how faithfully the generator draws the parts the renderer would.
 
+The per-class table of the toy world's shipped segmenter (class-restricted per-pixel head, 10 labelled images
+per class) and the generator-vs-render agreement are in ``benchmarks/toy_part_segmenter.py``.
+
 Sizes default to the paper's protocol (k = 1..10, 100 epochs); that needs a GPU or patience. A smoke run:
 ``python benchmarks/fewshot_miou.py --pool 2 --test 4 --ks 1,2 --epochs 2 --reference-renders 0``.
 """

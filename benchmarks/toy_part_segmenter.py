@@ -131,8 +131,8 @@ def main() -> None:
                               device=args.device)
         allowed = class_label_mask(fit.classes, labels, n_labels=len(PART_NAMES))
         scores = part_log_probs(head, features).masked_fill(~allowed[:, :, None, None].to(features.device), -np.inf)
-        print(f"\nceiling: the head fitted on {len(fit.ws) // len(CLASS_NAMES)} held-out images per class and scored on "
-              f"them ({time.perf_counter() - start:.1f} s):")
+        print(f"\nceiling: the head fitted on {len(fit.ws) // len(CLASS_NAMES)} held-out images per class and scored "
+              f"on them ({time.perf_counter() - start:.1f} s):")
         print_row("fit on the test images", class_part_iou(scores.argmax(1).cpu(), fit.masks, fit.classes,
                                                            class_labels=toy_class_labels(), label_names=PART_NAMES))
 

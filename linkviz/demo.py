@@ -45,7 +45,7 @@ def held_out_pairs(linked: LinkedModel, *, samples_per_class: int, seed: int, ca
 def _sweep_figure(linked: LinkedModel, out_dir: Path, *, n_units: int, n_seeds: int, device, progress: bool
                   ) -> tuple[Path, list[int]]:
     strongest = np.argsort(-effect_sizes(linked.link, linked.stats))[:n_units].tolist()
-    r_base = torch.from_numpy(linked.pairs.r[:n_seeds])
+    r_base = torch.from_numpy(linked.pairs.r[list(linked.example_seeds(n_seeds))])
     sweep = run_sweep(linked.link, linked.generator, r_base, stats=linked.stats, out_dir=out_dir / "sweep",
                       units=strongest, n_steps=5, mode="range", device=device, progress=progress)
     rows = np.concatenate([sweep.images(unit)[0] for unit in strongest])  # seed 0: (units * steps, H, W, 3)

@@ -8,15 +8,18 @@ nothing in the core imports one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+import torch
 from torch import Tensor
 
 from linkviz.models.classifier import Classifier
 from linkviz.models.generator import Generator
 
-__all__ = ["GroundTruthWorld", "World"]
+__all__ = ["GroundTruthWorld", "PartSegmentingWorld", "World"]
 
 
 @runtime_checkable
@@ -89,3 +92,18 @@ class GroundTruthWorld(World, Protocol):
         ndarray of uint8, shape (N, R, R, 3)
         """
         ...
+
+
+@runtime_checkable
+class PartSegmentingWorld(World, Protocol):
+    """A world that can make a part segmenter for its generated images (a capability, not a requirement)."""
+
+    @property
+    def part_names(self) -> tuple[str, ...]: ...
+
+    def part_segmenter(self, *, per_class: int, seed: int, cache_dir: str | Path | None,
+                       device: str | torch.device) -> Callable[[Tensor], np.ndarray]:
+        """A function from latents ``ws [N, num_ws, w_dim]`` to int64 part masks ``(N, R, R)``, indices into
+        :attr:`part_names`, trained on ``per_class`` labelled generated images per class (cached on disk)."""
+        ...
+

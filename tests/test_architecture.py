@@ -74,6 +74,18 @@ def test_toy_and_faces_worlds_satisfy_the_world_protocol():
     assert isinstance(FacesWorld.class_names, property) and not hasattr(FacesWorld, "true_parts")
 
 
+def test_the_toy_world_offers_a_part_segmenter_and_a_probe_set():
+    import linkviz
+    from linkviz.dissection.probing_world import ProbingWorld
+    from linkviz.world import PartSegmentingWorld
+    from linkviz.worlds.faces import FacesWorld
+
+    toy = linkviz.load_toy_world()
+    assert isinstance(toy, PartSegmentingWorld) and isinstance(toy, ProbingWorld)
+    assert toy.dissection_layer == "layer4"
+    assert not hasattr(FacesWorld, "part_segmenter") and not hasattr(FacesWorld, "dissection_probe")
+
+
 def test_load_world_by_name_rejects_unknown_names():
     from linkviz.worlds import load_world
 

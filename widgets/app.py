@@ -18,58 +18,28 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import ipywidgets as ipw
-import numpy as np
 import torch
 
 from linkviz.controllers.exploring import ExploreData, Unavailable
 from linkviz.controllers.selection import Selection
-from linkviz.widgets.counterfactual_explorer import CounterfactualExplorer
-from linkviz.widgets.dissection_browser import DissectionBrowser
+from linkviz.widgets.app_tabs import (
+    STAGE_TEXT,
+    TABS,
+    Tab,
+    bind_unit_choices,
+    make_view,
+    natural_image_sizes,
+    push_classes,
+    push_unit,
+    tuner_of,
+)
 from linkviz.widgets.latest_wins import error_html
-from linkviz.widgets.link_explorer import LinkExplorer
-from linkviz.widgets.population_dashboard import PopulationDashboard
-from linkviz.widgets.unit_card import UnitCard
-from linkviz.widgets.unit_tuner import UnitTuner
-from linkviz.widgets.world_browser import WorldBrowser
 from linkviz.world import World
 
 __all__ = ["TABS", "ExploreApp", "explore"]
-
-_SEEDS = 4  # base examples per tuner
-
-
-@dataclass(frozen=True)
-class _Tab:
-    name: str
-    title: str
-    needs_made: tuple[str, ...]  # what the view is made from (ExploreData getters)
-    needs: str | None = None  # "population" or "dissection": what ExploreData.unavailable is asked about
-
-
-TABS: tuple[_Tab, ...] = (
-    _Tab("world", "world samples", ()),
-    _Tab("link", "link quality", ("linked", "test_pairs")),
-    _Tab("tuning", "unit tuning", ("linked",)),
-    _Tab("counterfactuals", "counterfactuals", ("linked",)),
-    _Tab("population", "population", ("linked", "population"), needs="population"),
-    _Tab("dissection", "dissection", ("dissection",), needs="dissection"),
-    _Tab("card", "unit card", ("linked", "dissection"), needs="dissection"),
-)
-"""The app's tabs in order: name, title, what each needs made first."""
-
-_STAGE_TEXT = {
-    "linked": "sampling pairs, fitting the link",
-    "test_pairs": "sampling held-out pairs",
-    "segmenter": "training the part segmenter",
-    "sweep": "sweeping the strongest units",
-    "population": "measuring part changes",
-    "probe": "rendering the probe set",
-    "dissection": "dissecting the last conv stage",
-}
 
 
 class ExploreApp(ipw.VBox):
@@ -135,8 +105,7 @@ class ExploreApp(ipw.VBox):
         self._pages = {tab.name: ipw.VBox([ipw.HTML(self._placeholder(tab))]) for tab in TABS}
         for name, page in self._pages.items():
             page.add_class(f"linkviz-tab-{name}")  # a handle for styles and browser tests
-        self.tabs = ipw.Tab(children=[self._pages[tab.name] for tab in TABS], titles=[tab.title for tab in TABS],
-                            layout=ipw.Layout(width="100%"))
+        self.tabs = ipw.Tab(children=[self._pages[tab.name] for tab in TABS], titles=[tab.title for tab in TABS])
         self.tabs.selected_index = 0
         title = ipw.HTML(f"<b>linkviz</b> · {html.escape(type(world).__name__)} · {len(names)} classes: "
                          f"{html.escape(', '.join(names))}")
@@ -150,7 +119,7 @@ class ExploreApp(ipw.VBox):
         self.selection.observe(self._on_classes, "classes")
         self.classes.observe(self._on_class_filter, names="value")
         self.tabs.observe(self._on_tab, names="selected_index")
-        super().__init__([header, self.tabs], layout=ipw.Layout(width="100%"))
+        super().__init__([header, self.tabs])
         self.add_class("linkviz-explore")
         self._build("world")  # cheap: one generator pass
 
@@ -195,7 +164,7 @@ class ExploreApp(ipw.VBox):
                 return index
         raise KeyError(f"no tab {name!r}; tabs: {[tab.name for tab in TABS]}")
 
-    def _placeholder(self, tab: _Tab) -> str:
+    def _placeholder(self, tab: Tab) -> str:
         reason = self.data.unavailable(tab.needs) if tab.needs else None
         if reason is not None:
             return f"<p><b>{html.escape(tab.title)}</b> is not available for this world.</p><p>{html.escape(reason)}</p>"
@@ -235,7 +204,7 @@ class ExploreApp(ipw.VBox):
         try:
             for stage in stages:
                 if bar is not None:
-                    bar.set_description(_STAGE_TEXT[stage])
+                    bar.set_description(STAGE_TEXT[stage])
                 getattr(self.data, stage)()
                 if bar is not None:
                     bar.update(1)
@@ -243,7 +212,8 @@ class ExploreApp(ipw.VBox):
                 self._adopt(stage)
             if bar is not None:
                 bar.set_description("drawing")
-            view = getattr(self, f"_make_{name}")()
+            view = make_view(name, world=self.world, data=self.data, selection=self.selection, seed=self.seed,
+                             n_samples=self.n_samples)
             if bar is not None:
                 bar.update(1)
                 bar.close()
@@ -254,7 +224,7 @@ class ExploreApp(ipw.VBox):
                                       f"{retry}"),)
             return None
         self.errors.pop(name, None)
-        _natural_image_sizes(view)
+        natural_image_sizes(view)
         self.views[name] = view
         self._bind(name, view)
         page.children = (view,)
@@ -274,66 +244,17 @@ class ExploreApp(ipw.VBox):
         if stage == "linked" and self.selection.unit is None:
             self.selection.select_unit(self.data.strongest_unit())
 
-    def _seeds(self, n: int = _SEEDS) -> tuple[int, ...]:
-        """Base examples round-robin over the shown classes (all classes if the shown ones have none)."""
-        linked = self.data.linked()
-        try:
-            return linked.example_seeds(n, self.selection.class_indices)
-        except ValueError:
-            return linked.example_seeds(n)
-
-    def _make_world(self) -> WorldBrowser:
-        browser = WorldBrowser(self.world, n_samples=self.n_samples, seed=self.seed)
-        return browser
-
-    def _make_link(self) -> LinkExplorer:
-        return LinkExplorer(self.data.linked(), self.data.test_pairs(), per_page=5)
-
-    def _make_tuning(self) -> UnitTuner:
-        linked = self.data.linked()
-        listed = set(np.flatnonzero(np.bincount(linked.pairs.predicted, minlength=len(linked.class_names))).tolist())
-        chosen = [k for k in self.selection.class_indices if k in listed] if self.selection.classes else []
-        return UnitTuner(linked, unit=self.selection.unit, classes=chosen or None)
-
-    def _make_counterfactuals(self) -> CounterfactualExplorer:
-        shown = self.selection.class_indices
-        origin = shown[0] if self.selection.classes else None
-        return CounterfactualExplorer(self.data.linked(), max_steps=150, n_alphas=7, origin=origin)
-
-    def _make_population(self) -> PopulationDashboard:
-        population = self.data.population()
-        n_units = int(population.table.frame["unit"].nunique())
-        return PopulationDashboard(population.table, linked=self.data.linked(), segmenter=population.segmenter,
-                                   segment_from=population.segment_from, part_labels=population.part_labels,
-                                   seeds=self._seeds(),
-                                   n_clusters=min(3, n_units), perplexity=max(1.0, min(5.0, (n_units - 1) / 3)),
-                                   max_iter=500)
-
-    def _make_dissection(self) -> DissectionBrowser:
-        dissection = self.data.dissection()
-        return DissectionBrowser(dissection.result, dissection.probe, k=5, per_page=6)
-
-    def _make_card(self) -> UnitCard:
-        dissection = self.data.dissection()
-        return UnitCard(dissection.result, dissection.probe, self.data.linked(), unit=self.selection.unit,
-                        seeds=self._seeds())
-
     # --- the shared selection ---
 
     def _bind(self, name: str, view: Any) -> None:
         """Push the current selection into a new view, then let its unit controls select units everywhere."""
         self._push_classes(name, view)
         if self.selection.unit is not None:
-            self._push_unit(name, view, self.selection.unit)
-        tuner = self._tuner(name, view)
+            push_unit(name, view, self.selection.unit)
+        tuner = tuner_of(name, view)
         if tuner is not None:
             tuner.classes.observe(self._on_tuner_classes, names="value")
-        if name in ("tuning", "card"):
-            view.unit.observe(lambda change: self._pick(change["new"]), names="value")
-        elif name == "population":
-            view.units.observe(lambda change: self._pick(change["new"]), names="value")
-        elif name == "dissection":
-            view.search.observe(self._on_search, names="value")
+        bind_unit_choices(name, view, self._pick)
 
     def _pick(self, unit: Any) -> None:
         """A view chose ``unit``: select it everywhere (units a view cannot show are left to its error line)."""
@@ -344,28 +265,11 @@ class ExploreApp(ipw.VBox):
         except (ValueError, IndexError):
             return
 
-    def _on_search(self, change: dict) -> None:
-        text = str(change["new"]).strip()
-        if text.isdigit():
-            self._pick(int(text))
-
     def _on_unit(self, unit: int) -> None:
         for name, view in list(self.views.items()):
             if view is not None:
-                self._push_unit(name, view, unit)
+                push_unit(name, view, unit)
         self._update_status()
-
-    def _push_unit(self, name: str, view: Any, unit: int) -> None:
-        try:
-            if name in ("tuning", "card"):
-                view.unit.value = unit
-            elif name == "population":
-                if unit in {int(u) for u in view.vectors.units}:
-                    view.select_unit(unit)
-            elif name == "dissection":
-                view.search.value = str(unit)
-        except (ValueError, IndexError):  # a unit this view cannot show: it keeps its own
-            pass
 
     def _on_class_filter(self, change: dict) -> None:
         self.selection.select_classes(change["new"])
@@ -378,32 +282,12 @@ class ExploreApp(ipw.VBox):
                 self._push_classes(name, view)
         self._update_status()
 
-    @staticmethod
-    def _tuner(name: str, view: Any) -> UnitTuner | None:
-        """The tab's unit tuner: the view itself, or the one the population dashboard or unit card embeds."""
-        tuner = view if name == "tuning" else getattr(view, "tuner", None) if name in ("population", "card") else None
-        return tuner if isinstance(tuner, UnitTuner) else None
-
     def _push_classes(self, name: str, view: Any) -> None:
-        shown, indices = self.selection.shown_classes, self.selection.class_indices
         self._pushing += 1
         try:
-            if name == "world":
-                view.class_picker.options = list(shown)  # keeps the class if it is still shown
-            elif name == "counterfactuals":
-                view.origin.options = [(self.selection.class_names[k], k) for k in indices]
-            tuner = self._tuner(name, view)
-            if tuner is not None:
-                self._set_tuner_classes(tuner)
+            push_classes(name, view, self.selection)
         finally:
             self._pushing -= 1
-
-    def _set_tuner_classes(self, tuner: UnitTuner) -> None:
-        """The tuner's class menu (hence its seeds) follows the filter: the chosen classes it has examples of."""
-        listed = {value for _, value in tuner.classes.options}
-        chosen = tuple(k for k in self.selection.class_indices if k in listed) if self.selection.classes else ()
-        if tuple(tuner.classes.value) != chosen:
-            tuner.classes.value = chosen
 
     def _on_tuner_classes(self, change: dict) -> None:
         """Classes picked in a tuner's own menu filter every tab."""
@@ -433,16 +317,6 @@ class ExploreApp(ipw.VBox):
                 if html_part:
                     parts.append(f"<h4>{html.escape(tab.title)}</h4>{html_part}")
         return {**bundle, "text/html": "<div>" + "".join(parts) + "</div>"}
-
-
-def _natural_image_sizes(widget: ipw.Widget) -> None:
-    """Show the view's images at their own size (at most the tab's width) rather than stretched across the tab."""
-    if isinstance(widget, ipw.Image):
-        widget.layout.align_self = "flex-start"
-        widget.layout.max_width = "100%"
-    for child in getattr(widget, "children", ()):
-        if isinstance(child, ipw.Widget):
-            _natural_image_sizes(child)
 
 
 def _toy_world() -> World:

@@ -69,8 +69,8 @@ class PopulationDashboard(ViewWidget):
         The models whose units the table describes; without it no tuner is shown.
     segmenter, segment_from, part_labels
         Part segmentation for the tuner's overlay; see :class:`UnitTuner`.
-    seeds : sequence of int
-        Base examples shown by the tuner (clipped to the base pairs).
+    seeds : sequence of int, optional
+        Base examples shown by the tuner (clipped to the base pairs; default: spread over the classes).
     step : int, optional
         Tuning step of the label vectors; default each unit's last step.
     sparsity_index : {"hoyer", "treves_rolls"}
@@ -91,7 +91,7 @@ class PopulationDashboard(ViewWidget):
 
     def __init__(self, table: ChangeTable | pd.DataFrame, *, linked: LinkedModel | None = None,
                  segmenter: PartsFunction | None = None, segment_from: Literal["images", "ws"] = "images",
-                 part_labels: Sequence[str] | None = None, seeds: Sequence[int] = (0, 1, 2, 3),
+                 part_labels: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
                  step: int | None = None, sparsity_index: Literal["hoyer", "treves_rolls"] = "hoyer",
                  scaling: Literal["metric", "column", "none"] = "metric", n_clusters: int = 4, seed: int = 0,
                  perplexity: float = 30.0, max_iter: int = 1000, ci_method: Literal["t", "bootstrap"] = "t",
@@ -315,13 +315,14 @@ class PopulationDashboard(ViewWidget):
         self.embedding_canvas.draw_idle()
 
     def _make_tuner(self, segmenter: PartsFunction | None, segment_from: str, part_labels: Sequence[str] | None,
-                    seeds: Sequence[int]) -> UnitTuner | None:
+                    seeds: Sequence[int] | None) -> UnitTuner | None:
         if self.linked is None:
             return None
         unit = self.units.value
         if unit is None or not 0 <= unit < self.linked.stats.n_units:
             unit = 0
-        seeds = [seed for seed in seeds if 0 <= seed < len(self.linked.pairs)] or [0]
+        if seeds is not None:
+            seeds = [seed for seed in seeds if 0 <= seed < len(self.linked.pairs)] or None
         return UnitTuner(self.linked, seeds=seeds, unit=unit, segmenter=segmenter, segment_from=segment_from,
                          part_labels=part_labels, arrows=True, parts=segmenter is not None)
 

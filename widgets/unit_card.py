@@ -47,8 +47,8 @@ class UnitCard(ViewWidget):
         Initial unit (default: the one with the strongest tuning effect).
     k : int
         Top images shown.
-    seeds : sequence of int
-        Base examples of the embedded tuner.
+    seeds : sequence of int, optional
+        Base examples of the embedded tuner (default: spread over the classes, ``linked.example_seeds()``).
     tuner : bool
         Embed a :class:`UnitTuner` (one generator pass per slider release).
 
@@ -64,7 +64,7 @@ class UnitCard(ViewWidget):
 
     def __init__(self, dissection: DissectionResult, probe: ProbeDataset, linked: LinkedModel, *,
                  explanation: LaviseExplanation | None = None, unit: int | None = None, k: int = 5,
-                 seeds: Sequence[int] = (0, 1, 2, 3), tuner: bool = True) -> None:
+                 seeds: Sequence[int] | None = None, tuner: bool = True) -> None:
         self.controller = UnitDescribing(dissection, probe, linked, explanation=explanation, k=k)
         unit = self.controller.strongest_unit if unit is None else linked.stats.check_unit(unit)
         self.unit = ipw.BoundedIntText(value=unit, min=0, max=len(self.table) - 1, description="unit")

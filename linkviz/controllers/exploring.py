@@ -13,7 +13,6 @@ train a segmenter, a probe set with concept labels); for another world :meth:`Ex
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ import torch
 from linkviz.cache import default_cache_root
 from linkviz.dissection.dissect import DissectionResult, dissect
 from linkviz.dissection.probe_dataset import ProbeDataset
+from linkviz.dissection.probing_world import ProbingWorld
 from linkviz.hashing import hash_arguments, hash_state
 from linkviz.linking.linked_model import LinkedModel, build_linked_model
 from linkviz.pairs import PairSet, sample_pairs
@@ -33,13 +33,9 @@ from linkviz.quantify.changes import ChangeTable
 from linkviz.quantify.pipeline import sweep_changes
 from linkviz.tuning.perturbations import effect_sizes
 from linkviz.tuning.sweep import SweepResult, run_sweep
-from linkviz.world import World
+from linkviz.world import PartSegmentingWorld, World
 
 __all__ = ["DissectionData", "ExploreData", "PopulationData", "Unavailable"]
-
-#: The toy classifier's last convolutional stage: its units are the penultimate units r (global average pool).
-TOY_DISSECTION_LAYER = "layer4"
-
 
 class Unavailable(LookupError):
     """What a tab needs cannot be made for this world; the message says why."""
@@ -72,11 +68,6 @@ class DissectionData:
     result: DissectionResult
     probe: ProbeDataset
     layer: str = ""
-
-
-def _toy_module() -> Any | None:
-    """The toy world's package if it is loaded (a toy world cannot exist without it), else None."""
-    return sys.modules.get("linkviz.worlds.toy")
 
 
 class ExploreData:
@@ -172,17 +163,15 @@ class ExploreData:
                 self._made[name] = make()
             return self._made[name]
 
-    @property
-    def is_toy(self) -> bool:
-        """Whether the world is the embedded toy world (which has part ground truth and a probe set)."""
-        toy = _toy_module()
-        return toy is not None and isinstance(self.world, toy.ToyWorld)
+    def can_make(self, what: str) -> bool:
+        """Whether the world has the capability ``what`` needs (a part segmenter, a probe set)."""
+        return isinstance(self.world, PartSegmentingWorld if what == "population" else ProbingWorld)
 
     def unavailable(self, what: str) -> str | None:
         """Why ``what`` ("population" or "dissection") cannot be made for this world, or None if it can."""
         if what not in ("population", "dissection"):
             raise ValueError(f"what must be 'population' or 'dissection'; got {what!r}")
-        if self.is_toy or what in self._made:
+        if self.can_make(what) or what in self._made:
             return None
         kind = type(self.world).__name__
         if what == "population":
@@ -194,11 +183,10 @@ class ExploreData:
                 f"only, and {kind}'s classifier does not see toy renders. Dissect with your own Broden-format probe "
                 "(linkviz.dissection) and open DissectionBrowser / UnitCard with the result.")
 
-    def _toy(self, what: str) -> Any:
-        """The toy package, for a toy world; Unavailable (saying why) for any other."""
-        if not self.is_toy:
-            raise Unavailable(self.unavailable(what) or f"{what} needs the toy world")
-        return _toy_module()
+    def _require(self, what: str) -> None:
+        """Raise Unavailable (saying why) unless the world can make what ``what`` needs."""
+        if not self.can_make(what):
+            raise Unavailable(self.unavailable(what) or f"{what} needs a world with that capability")
 
     # --- what the link tabs need ---
 
@@ -230,20 +218,17 @@ class ExploreData:
     def segmenter(self) -> Callable[[Any], np.ndarray] | None:
         """The toy world's few-shot part segmenter (latents -> part masks), trained once and cached on disk."""
         def make() -> Callable[[Any], np.ndarray]:
-            self._toy("population")
-            from linkviz.worlds.toy.part_segmenter import toy_part_segmenter
-
-            segment, _ = toy_part_segmenter(self.world, per_class=self.segmenter_per_class, test_per_class=2,
-                                            probe_per_class=8 * self.segmenter_per_class, epochs=20,
-                                            seed=self.seed, cache_dir=self.cache_dir / "segmenters",
-                                            device=self.device)
-            return segment
+            self._require("population")
+            return self.world.part_segmenter(per_class=self.segmenter_per_class, test_per_class=2,
+                                             probe_per_class=8 * self.segmenter_per_class, epochs=20,
+                                             seed=self.seed, cache_dir=self.cache_dir / "segmenters",
+                                             device=self.device)
         return self._once("segmenter", make)
 
     def sweep(self) -> SweepResult | None:
         """The ``sweep_units`` strongest units tuned through ``sweep_steps`` values on base examples of every class."""
         def make() -> SweepResult:
-            self._toy("population")
+            self._require("population")
             linked = self.linked()
             units = np.argsort(-effect_sizes(linked.link, linked.stats), kind="stable")[:self.sweep_units].tolist()
             seeds = list(linked.example_seeds(self.sweep_seeds))  # round-robin over the classes
@@ -258,12 +243,13 @@ class ExploreData:
     def population(self) -> PopulationData:
         """The sweep's change table: every part's area, luminance, ... per unit, seed and step (cached on disk)."""
         def make() -> PopulationData:
-            toy = self._toy("population")
+            self._require("population")
+            part_names = tuple(self.world.part_names)
             segment, sweep = self.segmenter(), self.sweep()
             identity = "toy-part-segmenter-" + hash_state(segment.segmenter)
             table = sweep_changes(sweep, _latent_lookup(sweep, segment, self.world.generator.num_ws),
-                                  toy.PART_NAMES, segmenter_id=identity, cache_dir=self.cache_dir, progress=False)
-            return PopulationData(table=table, segmenter=segment, part_labels=tuple(toy.PART_NAMES))
+                                  part_names, segmenter_id=identity, cache_dir=self.cache_dir, progress=False)
+            return PopulationData(table=table, segmenter=segment, part_labels=part_names)
         return self._once("population", make)
 
     # --- the dissection and unit-card tabs (toy world) ---
@@ -271,19 +257,19 @@ class ExploreData:
     def probe(self) -> ProbeDataset:
         """The toy probe set: renders with object, part, colour, texture and scene labels (renders cached)."""
         def make() -> ProbeDataset:
-            toy = self._toy("dissection")
-            return toy.build_toy_probe(self.probe_samples_per_class, seed=self.seed,
-                                       cache_dir=self.cache_dir / "toy-renders")
+            self._require("dissection")
+            return self.world.dissection_probe(self.probe_samples_per_class, seed=self.seed,
+                                               cache_dir=self.cache_dir / "probe-renders")
         return self._once("probe", make)
 
     def dissection(self) -> DissectionData:
         """Network Dissection of the classifier's last conv stage on the probe (cached on disk)."""
         def make() -> DissectionData:
-            self._toy("dissection")
-            probe = self.probe()
-            result = dissect(self.world.classifier, TOY_DISSECTION_LAYER, probe, top_k=5, device=self.device,
+            self._require("dissection")
+            probe, layer = self.probe(), self.world.dissection_layer
+            result = dissect(self.world.classifier, layer, probe, top_k=5, device=self.device,
                              cache_dir=self.cache_dir, progress=False)
-            return DissectionData(result=result, probe=probe, layer=TOY_DISSECTION_LAYER)
+            return DissectionData(result=result, probe=probe, layer=layer)
         return self._once("dissection", make)
 
 

@@ -64,7 +64,7 @@ def _panel(group: Sequence[Any]) -> tuple[ImageGrid, list[tuple[int, Any]], int]
     originals = np.asarray(first.original_images)
     zoom = max(1, -(-_MIN_TILE_PIXELS // originals.shape[1]))
     rows = [_with_parts(originals, first.original_parts, zoom)]
-    labels = ["original"]
+    labels = ["linked"]
     flows: list[tuple[int, Any]] = []
     single = len(group) == 1
     for view in group:

@@ -6,7 +6,7 @@ LeakyReLU(0.2) between layers, trained with per-pixel cross-entropy, Adam (lr 1e
 step schedule (x0.1 after 50 epochs) for 100 epochs, one image per step.
 
 Other heads are options of the same module: ``channels=(64,), kernel_size=1`` is a per-pixel MLP, which on the
-toy world beats the reference head on every class while training about ten times faster (benchmarks/README.md,
+toy world beats the reference head on every class while training several times faster (benchmarks/README.md,
 "Toy part segmenter").  Predictions can be restricted per image to the labels its class may show
 (``allowed_labels``, see :mod:`linkviz.segmentation.class_conditional`).
 """

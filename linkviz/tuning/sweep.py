@@ -120,7 +120,8 @@ def run_sweep(
     generator : Generator
         Renders ``ws [M, num_ws, w_dim]``; each linked w is tiled to all ``num_ws``. Must live on ``device``.
     r_base : Tensor or ndarray, shape [N_seeds, D]
-        Unperturbed activations, one row per seed image.
+        Unperturbed activations, one row per seed image. From a linked model, take seeds across the classes,
+        ``linked.pairs.r[list(linked.example_seeds(n))]``: its first rows all share one class.
     stats : UnitStats
         Statistics of the base set (ranges and standard deviations of the units).
     out_dir : path

@@ -62,6 +62,29 @@ class ToyWorld:
         """Part label names; 0 is the background."""
         return PART_NAMES
 
+    @property
+    def dissection_layer(self) -> str:
+        """The classifier's last convolutional stage: its units are the penultimate units r (global average pool)."""
+        return "layer4"
+
+    def dissection_probe(self, samples_per_class: int, *, seed: int, cache_dir: str | Path | None = None):
+        """Renders with object, part, colour, texture and scene labels (:func:`~linkviz.worlds.toy.build_toy_probe`)."""
+        from .probe import build_toy_probe
+
+        return build_toy_probe(samples_per_class, seed=seed, cache_dir=cache_dir)
+
+    def part_segmenter(self, *, per_class: int = 10, seed: int = 0, cache_dir: str | Path | None = None,
+                       device: str | torch.device = "cpu", **options):
+        """The few-shot part segmenter of generated images (``toy_part_segmenter`` in ``part_segmenter.py``).
+
+        Returns the ``ws -> part masks`` function; ``options`` go to ``toy_part_segmenter``.
+        """
+        from .part_segmenter import toy_part_segmenter
+
+        segment, _ = toy_part_segmenter(self, per_class=per_class, seed=seed, cache_dir=cache_dir, device=device,
+                                        **options)
+        return segment
+
     def true_parts(self, z: torch.Tensor, c: torch.Tensor) -> np.ndarray:
         """Ground-truth part masks (N, R, R) of the samples ``G(z, c)``: renders of their factor records."""
         return render(self.generator.factors(z, c), resolution=self.generator.img_resolution).part_masks
