@@ -11,7 +11,7 @@ import base64
 import dataclasses
 import io
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal
 
 import ipywidgets as ipw
@@ -67,8 +67,9 @@ class PopulationDashboard(ViewWidget):
         Columns ``unit, seed, step, label, metric, change`` (:func:`linkviz.quantify.unit_changes`).
     linked : LinkedModel, optional
         The models whose units the table describes; without it no tuner is shown.
-    segmenter, segment_from, part_labels
-        Part segmentation for the tuner's overlay; see :class:`UnitTuner`.
+    segmenter, segment_from, part_labels, part_iou, part_background
+        Part segmentation for the tuner's overlay; see :class:`UnitTuner` (``part_background=None`` when every
+        part id is a part, e.g. k-means clusters, so that part 0 is tinted like the others).
     seeds : sequence of int, optional
         Base examples shown by the tuner (clipped to the base pairs; default: spread over the classes).
     step : int, optional
@@ -91,7 +92,9 @@ class PopulationDashboard(ViewWidget):
 
     def __init__(self, table: ChangeTable | pd.DataFrame, *, linked: LinkedModel | None = None,
                  segmenter: PartsFunction | None = None, segment_from: Literal["images", "ws"] = "images",
-                 part_labels: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
+                 part_labels: Sequence[str] | None = None, part_iou: Mapping[str, float] | None = None,
+                 part_background: int | None = 0,
+                 seeds: Sequence[int] | None = None,
                  step: int | None = None, sparsity_index: Literal["hoyer", "treves_rolls"] = "hoyer",
                  scaling: Literal["metric", "column", "none"] = "metric", n_clusters: int = 4, seed: int = 0,
                  perplexity: float = 30.0, max_iter: int = 1000, ci_method: Literal["t", "bootstrap"] = "t",
@@ -125,7 +128,7 @@ class PopulationDashboard(ViewWidget):
                                               description="sign", style={"button_width": "auto"})
         self.find_button = ipw.Button(description="find units", icon="search")
         self.concept_table = ipw.HTML(layout=ipw.Layout(max_width="100%", overflow="auto"))
-        self.tuner = self._make_tuner(segmenter, segment_from, part_labels, seeds)
+        self.tuner = self._make_tuner(segmenter, segment_from, part_labels, part_iou, part_background, seeds)
         self._concept_worker = LatestWinsWorker(self._show_concept, self._show_error,
                                                 name="PopulationDashboard-concept")
         self._highlight(self.units.value)
@@ -315,6 +318,7 @@ class PopulationDashboard(ViewWidget):
         self.embedding_canvas.draw_idle()
 
     def _make_tuner(self, segmenter: PartsFunction | None, segment_from: str, part_labels: Sequence[str] | None,
+                    part_iou: Mapping[str, float] | None, part_background: int | None,
                     seeds: Sequence[int] | None) -> UnitTuner | None:
         if self.linked is None:
             return None
@@ -324,7 +328,8 @@ class PopulationDashboard(ViewWidget):
         if seeds is not None:
             seeds = [seed for seed in seeds if 0 <= seed < len(self.linked.pairs)] or None
         return UnitTuner(self.linked, seeds=seeds, unit=unit, segmenter=segmenter, segment_from=segment_from,
-                         part_labels=part_labels, arrows=True, parts=segmenter is not None)
+                         part_labels=part_labels, part_iou=part_iou, part_background=part_background, arrows=True,
+                         parts=segmenter is not None)
 
     def _snapshot_parts(self) -> Sequence[str]:
         """The tSNE and the cluster map, the unit and concept tables, the tuner's view and the error line."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import ipywidgets as ipw
@@ -57,6 +57,10 @@ class UnitTuner(ViewWidget):
         What ``segmenter`` is called with: the rendered images (uint8 ``[N, H, W, 3]``) or their latents.
     part_labels : sequence of str, optional
         Name of each part id, for the legend (id 0 is the untinted background).
+    part_iou : mapping of str to float, optional
+        The segmenter's IoU per part name on generated images, shown in the legend.
+    part_background : int or None
+        The part id meaning "no part" (default 0); None when every id is a part (e.g. k-means clusters).
     arrows, parts : bool
         Initial state of the two overlay toggles.
     controller : UnitTuning, optional
@@ -77,9 +81,11 @@ class UnitTuner(ViewWidget):
     def __init__(self, linked: LinkedModel, *, seeds: Sequence[int] | None = None, unit: int | None = None,
                  classes: Sequence[int | str] | None = None, segmenter: PartsFunction | None = None,
                  segment_from: Literal["images", "ws"] = "images", part_labels: Sequence[str] | None = None,
+                 part_iou: Mapping[str, float] | None = None, part_background: int | None = 0,
                  arrows: bool = False, parts: bool = False, controller: UnitTuning | None = None) -> None:
         if controller is None:
-            controller = UnitTuning(linked, segmenter=segmenter, segment_from=segment_from, part_labels=part_labels)
+            controller = UnitTuning(linked, segmenter=segmenter, segment_from=segment_from, part_labels=part_labels,
+                                    part_iou=part_iou, background=part_background)
         elif controller.linked is not linked:
             raise ValueError("controller belongs to another LinkedModel than linked")
         if parts and controller.segmenter is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -140,7 +140,14 @@ class UnitTuning:
     segment_from : {"images", "ws"}
         What ``segmenter`` is called with.
     part_labels : sequence of str, optional
-        Name of each part id, for the legend (id 0 is the untinted background).
+        Name of each part id, for the legend (id ``background`` is left untinted).
+    part_iou : mapping of str to float, optional
+        The segmenter's measured IoU per part name on generated images (e.g. from
+        :func:`linkviz.segmentation.class_part_iou`), shown next to each part in the legend so that a viewer can
+        tell segmenter errors from what the unit does.
+    background : int or None
+        The part id that means "no part" (default 0); None for segmenters whose every id is a part, such as
+        k-means clusters of generator features, so that id 0 is tinted and listed like the others.
     align_method : {"none", "phase", "features", "auto"}
         Global alignment removed before the flow (:func:`linkviz.tracking.align_images`). Default "none": both
         images come from one generator and are registered already, so the arrows show all the motion the unit
@@ -149,6 +156,7 @@ class UnitTuning:
 
     def __init__(self, linked: LinkedModel, *, segmenter: PartsFunction | None = None,
                  segment_from: Literal["images", "ws"] = "images", part_labels: Sequence[str] | None = None,
+                 part_iou: Mapping[str, float] | None = None, background: int | None = 0,
                  align_method: AlignMethod = "none") -> None:
         if segment_from not in ("images", "ws"):
             raise ValueError(f"segment_from must be 'images' or 'ws'; got {segment_from!r}")
@@ -157,6 +165,8 @@ class UnitTuning:
         self.linked = linked
         self.segmenter = segmenter
         self.segment_from = segment_from
+        self.background = background
+        self.part_iou = {} if part_iou is None else {str(name): float(iou) for name, iou in part_iou.items()}
         self.align_method = align_method
         self.part_labels = None if part_labels is None else tuple(str(name) for name in part_labels)
         self.effect = effect_sizes(linked.link, linked.stats)
@@ -226,7 +236,7 @@ class UnitTuning:
         if parts:
             original_parts, original_row = self._original_parts(base, zoom)
             tuned_parts = self._segment(tuned, w)
-            rows = [original_row, np.stack([overlay_parts(image, mask, zoom=zoom)
+            rows = [original_row, np.stack([overlay_parts(image, mask, zoom=zoom, background=self.background)
                                             for image, mask in zip(tuned, tuned_parts)])]
         fields: tuple[MotionField, ...] = ()
         if arrows:
@@ -255,7 +265,7 @@ class UnitTuning:
         """Part masks of the linked images and the images with the parts overlaid (both cached with the seeds)."""
         if base.parts is None:
             base.parts = self._segment(base.images, base.w)
-            base.parts_row = np.stack([overlay_parts(image, mask, zoom=zoom)
+            base.parts_row = np.stack([overlay_parts(image, mask, zoom=zoom, background=self.background)
                                        for image, mask in zip(base.images, base.parts)])
         return base.parts, base.parts_row
 
@@ -297,8 +307,14 @@ class UnitTuning:
     def _legend(self, ids: np.ndarray) -> str:
         colors = label_colors(int(ids.max(initial=0)) + 1)
         names = self.part_labels or ()
-        return ", ".join(f'<span style="color:{to_hex(colors[i])}">&#9632;</span> '
-                         f"{html.escape(names[i] if i < len(names) else f'part {i}')}" for i in ids if i != 0)
+        entries = []
+        for i in ids:
+            if i == self.background:
+                continue
+            name = names[i] if i < len(names) else f"part {i}"
+            quality = f" (segmenter IoU {self.part_iou[name]:.2f})" if name in self.part_iou else ""
+            entries.append(f'<span style="color:{to_hex(colors[i])}">&#9632;</span> {html.escape(name)}{quality}')
+        return ", ".join(entries)
 
 
 @dataclass(eq=False)

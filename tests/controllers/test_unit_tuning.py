@@ -59,7 +59,7 @@ def test_figure_shows_the_labelled_grid(identity_linked):
     assert isinstance(figure, Figure)
     ax = figure.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["seed 0", "seed 1", "seed 2"]
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["original", "tuned"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["linked", "tuned"]
 
 
 def test_bad_choices_are_refused_with_a_reason(identity_linked):
@@ -120,3 +120,24 @@ def test_the_flow_row_carries_the_direction_wheel(identity_linked):
     size = 128 // 4  # a quarter of the 128-px tile
     np.testing.assert_array_equal(view.grid[-size:, -size:], direction_legend(size))  # the last flow tile's corner
     assert "colour wheel" in view.caption
+
+
+def test_without_a_background_id_part_0_is_tinted_and_listed(identity_linked):
+    def two_clusters(images):  # k-means style: every id is a part, 0 included
+        return (np.asarray(images)[..., 1] > 127).astype(np.int64)
+
+    with_background = UnitTuning(identity_linked, segmenter=two_clusters, part_labels=("dim", "green"))
+    clusters = UnitTuning(identity_linked, segmenter=two_clusters, part_labels=("dim", "green"), background=None)
+    dim = with_background.compute(1, -8.0, (0,), parts=True)  # the whole tile is cluster 0
+    tinted = clusters.compute(1, -8.0, (0,), parts=True)
+    assert "dim" not in dim.caption and "dim" in tinted.caption
+    assert not np.array_equal(dim.grid, tinted.grid)  # cluster 0 drawn with its colour, not as background
+
+
+def test_the_legend_shows_the_segmenters_measured_iou(identity_linked):
+    def green_parts(images):
+        return (np.asarray(images)[..., 1] > 127).astype(np.int64)
+
+    tuning = UnitTuning(identity_linked, segmenter=green_parts, part_labels=("background", "green"),
+                        part_iou={"green": 0.875})
+    assert "green (segmenter IoU 0.88)" in tuning.compute(1, 8.0, (0,), parts=True).caption

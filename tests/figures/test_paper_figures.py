@@ -113,8 +113,8 @@ def test_tuning_strips_one_panel_per_unit_with_arrows_wheel_and_parts(tmp_path):
     views = [_view(3, 2.0), _view(3, -2.0), _view(5, 1.0)]
     figure = tuning_strip_figure(views, part_labels=("background", "disk"))
     assert len(figure.axes) == 2 + 1  # units 3 and 5, the direction wheel
-    assert _ticks(figure.axes[0]) == (["original", "value -2", "flow -2", "value 2", "flow 2"], ["seed 0", "seed 1"])
-    assert _ticks(figure.axes[1])[0] == ["original", "tuned", "flow"]
+    assert _ticks(figure.axes[0]) == (["linked", "value -2", "flow -2", "value 2", "flow 2"], ["seed 0", "seed 1"])
+    assert _ticks(figure.axes[1])[0] == ["linked", "tuned", "flow"]
     assert [ax.get_title(loc="left") for ax in figure.axes[:2]] == ["unit 3", "unit 5 = 1"]
     assert figure.axes[2].get_title() == "arrow direction"
     quivers = [c for c in figure.axes[0].collections if isinstance(c, Quiver)]
@@ -128,7 +128,7 @@ def test_tuning_strips_one_panel_per_unit_with_arrows_wheel_and_parts(tmp_path):
 def test_tuning_strip_without_overlays_has_no_wheel_and_no_legend():
     figure = tuning_strip_figure(_view(0, 1.0, arrows=False, parts=False), title="unit 0 = 1")
     assert len(figure.axes) == 1 and not figure.legends and figure.get_suptitle() == "unit 0 = 1"
-    assert _ticks(figure.axes[0]) == (["original", "tuned"], ["seed 0", "seed 1"])
+    assert _ticks(figure.axes[0]) == (["linked", "tuned"], ["seed 0", "seed 1"])
     with pytest.raises(ValueError, match="different seeds"):
         tuning_strip_figure([_view(0, 1.0), SimpleNamespace(**{**vars(_view(0, 2.0)), "seeds": (0, 2)})])
 
@@ -140,7 +140,7 @@ def test_a_tuning_view_draws_its_strip(identity_linked):
     tuning = UnitTuning(identity_linked, segmenter=green_parts)
     figure = tuning.compute(1, 8.0, (0, 1), arrows=True, parts=True).figure()
     assert figure.get_suptitle() == "unit 1 = 8" and len(figure.axes) == 2  # the strip and the wheel
-    assert _ticks(figure.axes[0]) == (["original", "tuned", "flow"], ["seed 0", "seed 1"])
+    assert _ticks(figure.axes[0]) == (["linked", "tuned", "flow"], ["seed 0", "seed 1"])
     assert [t.get_text() for t in figure.legends[0].get_texts()] == ["part 1"]
 
 
