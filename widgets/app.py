@@ -102,7 +102,7 @@ class ExploreApp(ipw.VBox):
                                           description="classes", layout=ipw.Layout(width="260px", margin="0 16px 0 0"),
                                           tooltip="filter every tab by class (none chosen: all classes)")
         self.status = ipw.HTML()
-        self._pages = {tab.name: ipw.VBox([ipw.HTML(self._placeholder(tab))]) for tab in TABS}
+        self._pages = {tab.name: ipw.VBox([ipw.HTML(self._not_built_yet(tab))]) for tab in TABS}
         for name, page in self._pages.items():
             page.add_class(f"linkviz-tab-{name}")  # a handle for styles and browser tests
         self.tabs = ipw.Tab(children=[self._pages[tab.name] for tab in TABS], titles=[tab.title for tab in TABS])
@@ -164,7 +164,7 @@ class ExploreApp(ipw.VBox):
                 return index
         raise KeyError(f"no tab {name!r}; tabs: {[tab.name for tab in TABS]}")
 
-    def _placeholder(self, tab: Tab) -> str:
+    def _not_built_yet(self, tab: Tab) -> str:
         reason = self.data.unavailable(tab.needs) if tab.needs else None
         if reason is not None:
             return f"<p><b>{html.escape(tab.title)}</b> is not available for this world.</p><p>{html.escape(reason)}</p>"
