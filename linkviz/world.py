@@ -104,6 +104,9 @@ class PartSegmentingWorld(World, Protocol):
     def part_segmenter(self, *, per_class: int, seed: int, cache_dir: str | Path | None,
                        device: str | torch.device) -> Callable[[Tensor], np.ndarray]:
         """A function from latents ``ws [N, num_ws, w_dim]`` to int64 part masks ``(N, R, R)``, indices into
-        :attr:`part_names`, trained on ``per_class`` labelled generated images per class (cached on disk)."""
+        :attr:`part_names`, trained on ``per_class`` labelled generated images per class (cached on disk).
+
+        The function may carry a ``part_iou`` attribute, a mapping of part name to the segmenter's IoU on held-out
+        generated images; views show it in their part legends."""
         ...
 

@@ -195,7 +195,7 @@ class ExploreApp(ipw.VBox):
         """Make the tab's view: its stages with a progress bar, then the widget; bind it to the selection."""
         tab = TABS[self._index(name)]
         page = self._pages[name]
-        stages = self.data.steps(*tab.needs_made)
+        stages = tab.stages(self.data)
         bar = None if name == "world" else _progress_bar(len(stages) + 1, tab.title)
         if bar is not None:
             note = ipw.HTML(f"<i>making <b>{html.escape(tab.title)}</b> (slow parts are made once and cached in "

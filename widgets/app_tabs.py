@@ -25,7 +25,7 @@ from typing import Any
 import ipywidgets as ipw
 import numpy as np
 
-from linkviz.controllers.exploring import ExploreData
+from linkviz.controllers.exploring import ExploreData, segmenter_part_iou
 from linkviz.controllers.selection import Selection
 from linkviz.widgets.counterfactual_explorer import CounterfactualExplorer
 from linkviz.widgets.dissection_browser import DissectionBrowser
@@ -44,19 +44,26 @@ SEEDS = 4  # base examples per embedded tuner
 
 @dataclass(frozen=True)
 class Tab:
-    """One tab: its name, its title, what its view is made from (ExploreData getters) and what it needs that
-    not every world has ("population" or "dissection", see :meth:`ExploreData.unavailable`)."""
+    """One tab: its name, its title, what its view is made from (ExploreData getters), what it needs that
+    not every world has ("population" or "dissection", see :meth:`ExploreData.unavailable`) and what it uses
+    when the world can make it (``wants_made``: getters, e.g. the tuner's part segmenter)."""
 
     name: str
     title: str
     needs_made: tuple[str, ...]
     needs: str | None = None
+    wants_made: tuple[str, ...] = ()
+
+    def stages(self, data: ExploreData) -> tuple[str, ...]:
+        """The getters to call before the view can be made: what it needs, and what it wants that ``data``'s world
+        can make (nothing that is made already)."""
+        return data.steps(*self.needs_made, *(name for name in self.wants_made if data.can_make(name)))
 
 
 TABS: tuple[Tab, ...] = (
     Tab("world", "world samples", ()),
     Tab("link", "link quality", ("linked", "test_pairs")),
-    Tab("tuning", "unit tuning", ("linked",)),
+    Tab("tuning", "unit tuning", ("linked",), wants_made=("segmenter",)),
     Tab("counterfactuals", "counterfactuals", ("linked",)),
     Tab("population", "population", ("linked", "population"), needs="population"),
     Tab("dissection", "dissection", ("dissection",), needs="dissection"),
@@ -99,7 +106,11 @@ def make_view(name: str, *, world: World, data: ExploreData, selection: Selectio
         return LinkExplorer(linked, data.test_pairs(), per_page=5)
     if name == "tuning":
         listed = set(np.flatnonzero(np.bincount(linked.pairs.predicted, minlength=len(linked.class_names))).tolist())
-        return UnitTuner(linked, unit=selection.unit, classes=[k for k in chosen if k in listed] or None)
+        segmenter = data.segmenter() if "segmenter" in data.made else None
+        return UnitTuner(linked, unit=selection.unit, classes=[k for k in chosen if k in listed] or None,
+                         segmenter=segmenter, segment_from="ws",
+                         part_labels=tuple(world.part_names) if segmenter is not None else None,
+                         part_iou=segmenter_part_iou(segmenter))
     if name == "counterfactuals":
         return CounterfactualExplorer(linked, max_steps=150, n_alphas=7, origin=chosen[0] if chosen else None)
     if name == "population":
@@ -107,6 +118,7 @@ def make_view(name: str, *, world: World, data: ExploreData, selection: Selectio
         n_units = int(population.table.frame["unit"].nunique())
         return PopulationDashboard(population.table, linked=linked, segmenter=population.segmenter,
                                    segment_from=population.segment_from, part_labels=population.part_labels,
+                                   part_iou=population.part_iou,
                                    seeds=_seeds(data, selection), n_clusters=min(3, n_units),
                                    perplexity=max(1.0, min(5.0, (n_units - 1) / 3)), max_iter=500)
     if name == "dissection":

@@ -35,7 +35,7 @@ from linkviz.tuning.perturbations import effect_sizes
 from linkviz.tuning.sweep import SweepResult, run_sweep
 from linkviz.world import PartSegmentingWorld, World
 
-__all__ = ["DissectionData", "ExploreData", "PopulationData", "Unavailable"]
+__all__ = ["DissectionData", "ExploreData", "PopulationData", "Unavailable", "segmenter_part_iou"]
 
 class Unavailable(LookupError):
     """What a tab needs cannot be made for this world; the message says why."""
@@ -53,12 +53,19 @@ class PopulationData:
         (``segment_from="images"``), for the part overlay of the dashboard's tuner.
     part_labels : tuple of str, optional
     segment_from : {"ws", "images"}
+    part_iou : dict of str to float, optional
+        The segmenter's measured IoU per part, for the legend.
     """
 
     table: ChangeTable
     segmenter: Callable[[Any], np.ndarray] | None = None
     part_labels: tuple[str, ...] | None = None
     segment_from: str = "ws"
+
+    @property
+    def part_iou(self) -> dict[str, float] | None:
+        """The segmenter's IoU per part on held-out generated images, if it says (see :func:`segmenter_part_iou`)."""
+        return segmenter_part_iou(self.segmenter)
 
 
 @dataclass(frozen=True)
@@ -164,8 +171,13 @@ class ExploreData:
             return self._made[name]
 
     def can_make(self, what: str) -> bool:
-        """Whether the world has the capability ``what`` needs (a part segmenter, a probe set)."""
-        return isinstance(self.world, PartSegmentingWorld if what == "population" else ProbingWorld)
+        """Whether the world has the capability ``what`` needs (a part segmenter, a probe set): ``what`` is
+        "population" or "dissection", or a getter name (``segmenter`` and ``sweep`` need what "population" needs,
+        ``probe`` what "dissection" needs)."""
+        need = _CAPABILITY.get(what, what)
+        if need not in ("population", "dissection"):
+            return True
+        return isinstance(self.world, PartSegmentingWorld if need == "population" else ProbingWorld)
 
     def unavailable(self, what: str) -> str | None:
         """Why ``what`` ("population" or "dissection") cannot be made for this world, or None if it can."""
@@ -275,6 +287,13 @@ class ExploreData:
 
 _GETTERS = ("linked", "test_pairs", "segmenter", "sweep", "population", "probe", "dissection")
 _DEPENDS = {"sweep": ("linked",), "population": ("segmenter", "sweep"), "dissection": ("probe",)}
+_CAPABILITY = {"segmenter": "population", "sweep": "population", "probe": "dissection"}
+
+
+def segmenter_part_iou(segmenter: Any) -> dict[str, float] | None:
+    """The ``part_iou`` a segmenter carries (part name -> IoU on held-out generated images), or None."""
+    part_iou = getattr(segmenter, "part_iou", None)
+    return dict(part_iou) if part_iou else None
 
 
 def _latent_lookup(sweep: SweepResult, segment_ws: Callable[[Any], np.ndarray], num_ws: int

@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -150,6 +151,51 @@ def test_tabs_that_need_ground_truth_say_why_for_other_worlds(fake_world, tmp_pa
     assert "part segmenter" in app.tabs.children[4].children[0].value
     assert "probe set" in app.tabs.children[5].children[0].value
     assert data.made == () and app.built == ("world",)
+
+
+class GreenParts:
+    """A segmenter of the fake world's latents: part 1 ("green") where the rendered green channel is bright,
+    carrying its measured IoU as a world's segmenter does."""
+
+    part_iou = {"green": 0.875}
+
+    def __call__(self, ws):
+        green = torch.tanh(torch.as_tensor(ws)[:, 0, 1] / 4) > 0
+        return np.broadcast_to(green.numpy()[:, None, None], (len(green), 8, 8)).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class SegmentingFakeWorld:
+    """The fake world with the part-segmenter capability (counts how often it is asked for one)."""
+
+    classifier: object
+    generator: object
+    calls: list = field(default_factory=list)
+    class_names: tuple = ("red", "green", "blue")
+    part_names: tuple = ("background", "green")
+
+    def part_segmenter(self, *, per_class, seed, cache_dir, device, **options):
+        self.calls.append(per_class)
+        return GreenParts()
+
+
+def test_the_tuning_tab_overlays_the_worlds_part_segmenter_with_its_iou(fake_world, linked, tmp_path):
+    world = SegmentingFakeWorld(fake_world.classifier, fake_world.generator)
+    data = ExploreData(world, cache_dir=tmp_path, samples_per_class=8).provide(linked=linked)
+    assert TABS[2].stages(data) == ("segmenter",)
+    app = ExploreApp(world, data=data, background=False, n_samples=3)
+    tuner = app.select_tab("tuning")
+    assert world.calls == [data.segmenter_per_class] and "segmenter" in data.made
+    assert not tuner.parts.disabled
+    tuner.parts.value = True
+    assert tuner.wait_idle(60) and "green (segmenter IoU 0.88)" in tuner.label.value
+
+
+def test_without_a_segmenter_the_tuning_tab_says_why_parts_are_off(fake_world, linked, tmp_path):
+    data = ExploreData(fake_world, cache_dir=tmp_path, samples_per_class=8).provide(linked=linked)
+    assert TABS[2].stages(data) == ()
+    tuner = ExploreApp(fake_world, data=data, background=False, n_samples=3).select_tab("tuning")
+    assert tuner.parts.disabled and "segmenter" in tuner.parts.tooltip
 
 
 def test_a_failed_tab_shows_the_error_and_is_retried(fake_world, linked, tmp_path):

@@ -25,7 +25,7 @@ import os
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from io import StringIO
 from pathlib import Path
 
@@ -54,7 +54,7 @@ from linkviz.worlds.toy.dataset import RENDERER_VERSION
 from linkviz.worlds.toy.factors import CLASS_NAMES, CLASS_PARTS, PART_NAMES
 from linkviz.worlds.toy.world import ToyWorld
 
-__all__ = ["DEFAULT_LAYERS", "GeneratedParts", "ToyPartSegment", "generated_parts", "toy_class_labels",
+__all__ = ["DEFAULT_LAYERS", "GeneratedParts", "ToyPartSegment", "generated_parts", "part_iou_of", "toy_class_labels",
            "toy_part_segmenter"]
 
 #: Synthesis layers whose outputs feed the features (measured best of every-second, all, 16-64 and 32-64 pixels).
@@ -124,6 +124,9 @@ class ToyPartSegment:
         Synthesis layers of the features.
     batch_size : int
         Samples per synthesis pass.
+    part_iou : dict of str to float
+        The segmenter's IoU per part name, averaged over the classes that have the part, measured on held-out
+        generated images (from the table of :func:`toy_part_segmenter`); what a legend shows next to each part.
     """
 
     generator: torch.nn.Module
@@ -131,6 +134,7 @@ class ToyPartSegment:
     probe: LatentClassProbe
     layers: tuple[str, ...]
     batch_size: int = 16
+    part_iou: dict[str, float] = field(default_factory=dict)
 
     @property
     def class_labels(self) -> dict[str, tuple[int, ...]]:
@@ -289,7 +293,7 @@ def toy_part_segmenter(
                                      probe=LatentClassProbe.from_state(saved.tensors), layers=layers)
             table = pd.read_json(StringIO(saved.metadata["table"]), orient="split")
             table.attrs.update(json.loads(saved.metadata["attrs"]))
-            return segment, table
+            return replace(segment, part_iou=part_iou_of(table)), table
         except (ValueError, KeyError) as error:
             warnings.warn(f"corrupt cached part segmenter {path} ({error}); training again", stacklevel=2)
             path.unlink()
@@ -303,4 +307,9 @@ def toy_part_segmenter(
         save_part_segmenter(segment.segmenter, path, tensors=segment.probe.state(),
                             metadata={"table": table.to_json(orient="split", index=False),
                                       "attrs": json.dumps(table.attrs), "layers": json.dumps(list(layers))})
-    return segment, table
+    return replace(segment, part_iou=part_iou_of(table)), table
+
+
+def part_iou_of(table: pd.DataFrame) -> dict[str, float]:
+    """IoU per part name (mean over the classes that have the part) of a :func:`toy_part_segmenter` table."""
+    return {str(part): float(iou) for part, iou in table.groupby("part", sort=False)["iou"].mean().items()}
