@@ -1,8 +1,10 @@
 """``linkviz.explore`` as a standalone Voilà page: notebooks/explore.ipynb served by Voilà, driven in headless Chromium.
 
-The page must show the app's seven tabs, make the unit tuning tab when it is selected (pairs and link are made in
-the kernel, with a progress bar, the first time), and redraw the tuner when the user picks another unit (the
-header then names the new unit) and when the value slider is moved with the keyboard. A screenshot of the whole page goes to the test's ``tmp_path``
+The page must show the app's seven tabs, make the unit tuning tab when it is selected (pairs, link and the toy
+world's part segmenter are made in the kernel, with a progress bar, the first time), and redraw the tuner when the
+user picks another unit (the header then names the new unit), when the value slider is moved with the keyboard and
+when the part overlay is switched on (its legend gives the segmenter's IoU per part). A screenshot of the whole
+page goes to the test's ``tmp_path``
 (``explore_unit_tuning.png``); with ``LINKVIZ_APP_SCREENSHOT=docs/app.png`` the flow arrows are switched on too
 and the app alone is written there, for the README.
 
@@ -116,7 +118,7 @@ def test_the_app_runs_as_a_voila_page_and_the_unit_tuner_follows_a_new_unit(voil
         expect(samples).to_be_visible()
         expect(samples).to_have_js_property("complete", True)
 
-        tabs.filter(has_text="unit tuning").click()  # the kernel samples pairs and fits the link, then the tuner
+        tabs.filter(has_text="unit tuning").click()  # pairs, link and part segmenter are made, then the tuner
         tuner = page.locator(".linkviz-tab-tuning")
         image = tuner.locator("img.widget-image")
         try:
@@ -148,6 +150,14 @@ def test_the_app_runs_as_a_voila_page_and_the_unit_tuner_follows_a_new_unit(voil
         page.keyboard.press("End")
         expect(slider.locator(".widget-readout")).not_to_have_text(readout, timeout=STEP_MS)
         changed_pixels(image, pixels, STEP_MS / 1000)
+
+        parts = tuner.locator(".widget-checkbox", has_text="parts").locator("input")  # the world's segmenter
+        expect(parts).to_be_enabled()
+        pixels = image.screenshot()
+        parts.check()
+        expect(tuner.locator(".widget-html", has_text="segmenter IoU").first).to_be_visible(timeout=STEP_MS)
+        changed_pixels(image, pixels, STEP_MS / 1000)
+        parts.uncheck()
 
         target = os.environ.get(SCREENSHOT_ENV)
         if target:  # the README's picture: with the flow arrows on
