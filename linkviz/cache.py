@@ -6,7 +6,13 @@ the full arguments it was computed with; opening it with other arguments raises
 atomically with a sha256 sidecar, so an interrupted job resumes from the chunks
 that verify and recomputes the rest.
 
-A store assumes a single writer at a time.
+Several processes may write to one entry at once: temporary files have names
+unique to their writer (host, pid, random suffix) and are moved into place with
+:func:`os.replace`; creating ``meta.json``, putting a chunk and its checksum in
+place, discarding a corrupt chunk and writing ``complete.json`` hold the entry's
+:mod:`filelock` lock (``.lock``). Readers take it only to confirm a failure
+before acting on it. Temporary files are removed only once older than
+``stale_temp_seconds`` (a crashed writer's), never while a writer may use them.
 """
 
 from __future__ import annotations
@@ -16,13 +22,17 @@ import io
 import json
 import os
 import re
-import tempfile
+import socket
+import time
+import uuid
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 __all__ = [
     "CacheMismatchError",
@@ -36,6 +46,11 @@ _CACHE_ENV = "LINKVIZ_CACHE"
 _CHUNK_PATTERN = re.compile(r"^chunk_(\d{6})\.npz$")
 _META_FILE = "meta.json"
 _COMPLETE_FILE = "complete.json"
+_LOCK_FILE = ".lock"
+_STALE_TEMP_SECONDS = 6 * 3600.0
+_LOCK_TIMEOUT_SECONDS = 600.0
+_REPAIR_HINT = ("delete it (ChunkedStore.completed() does) and rerun the computation with the same arguments "
+                "to recompute that chunk")
 
 
 class CacheMismatchError(RuntimeError):
@@ -60,32 +75,44 @@ def entry_directory(root: str | os.PathLike[str], namespace: str, key: str) -> P
     return Path(root).expanduser() / namespace / key
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temp file beside ``path``, fsync it, then rename."""
-    descriptor, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def _temp_path(path: Path) -> Path:
+    """A temporary name beside ``path`` that no other writer (host, process, call) uses."""
+    host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32] or "host"
+    return path.with_name(f".{path.name}.{host}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+
+
+def _write_temp(path: Path, data: bytes) -> Path:
+    """Write ``data`` to a fresh temporary file beside ``path``, fsynced; return the temporary path."""
+    temp = _temp_path(path)
     try:
-        with os.fdopen(descriptor, "wb") as handle:
+        with open(temp, "xb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temp_name, path)
     except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
+        raise
+    return temp
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temp file unique to this writer, fsync it, then :func:`os.replace` it onto ``path``."""
+    temp = _write_temp(path, data)
+    try:
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
         raise
     _fsync_directory(path.parent)
 
 
 def _fsync_directory(directory: Path) -> None:
-    try:
+    with suppress(OSError):  # e.g. platforms that cannot open or fsync directories
         descriptor = os.open(directory, os.O_RDONLY)
-    except OSError:  # e.g. platforms that cannot open directories
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
 
 def _json_normalised(value: Mapping[str, Any]) -> dict[str, Any]:
@@ -94,7 +121,7 @@ def _json_normalised(value: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class ChunkedStore:
-    """Append-only store of numbered chunks of named arrays.
+    """Append-only store of numbered chunks of named arrays, safe for concurrent writers.
 
     Parameters
     ----------
@@ -106,6 +133,11 @@ class ChunkedStore:
     keys : sequence of str, optional
         Array names every chunk must hold. Part of the entry's identity (checked
         like ``meta``). If omitted, chunks are only checked for integrity.
+    stale_temp_seconds : float
+        Age after which a temporary file is taken for a crashed writer's and
+        removed by :meth:`completed` (default 6 hours).
+    lock_timeout : float
+        Seconds to wait for the entry's lock before raising ``TimeoutError``.
 
     Raises
     ------
@@ -119,25 +151,48 @@ class ChunkedStore:
         *,
         meta: Mapping[str, Any],
         keys: Sequence[str] | None = None,
+        stale_temp_seconds: float = _STALE_TEMP_SECONDS,
+        lock_timeout: float = _LOCK_TIMEOUT_SECONDS,
     ) -> None:
         self.directory = Path(directory).expanduser()
         self.keys = None if keys is None else tuple(keys)
+        self.stale_temp_seconds = float(stale_temp_seconds)
+        self.lock_timeout = float(lock_timeout)
         record = _json_normalised(
             {"meta": meta, "keys": None if self.keys is None else list(self.keys)}
         )
         self.meta = record["meta"]
-        self.directory.mkdir(parents=True, exist_ok=True)
         meta_path = self.directory / _META_FILE
-        if meta_path.exists():
+        if meta_path.exists():  # read-only caches open without taking the lock
             self._check_record(meta_path, record)
-        else:
-            _atomic_write(meta_path, json.dumps(record, sort_keys=True, indent=1).encode())
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with self._locked():
+            if meta_path.exists():  # another writer created it meanwhile
+                self._check_record(meta_path, record)
+            else:
+                _atomic_write(meta_path, json.dumps(record, sort_keys=True, indent=1).encode())
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the entry's inter-process lock; ``TimeoutError`` naming it if another process keeps it."""
+        lock = FileLock(self.directory / _LOCK_FILE, timeout=self.lock_timeout)
+        try:
+            lock.acquire()
+        except Timeout as error:
+            raise TimeoutError(f"waited {self.lock_timeout:.0f} s for the cache lock {lock.lock_file}; another "
+                               "process holds it. If no linkviz job is running, delete that file and retry") from error
+        try:
+            yield
+        finally:
+            lock.release()
 
     def _check_record(self, meta_path: Path, record: dict[str, Any]) -> None:
         try:
             stored = json.loads(meta_path.read_text())
         except (OSError, ValueError) as error:
-            raise CacheMismatchError(f"unreadable {meta_path}: {error}") from error
+            raise CacheMismatchError(f"unreadable {meta_path}: {error}; delete {self.directory} to recompute "
+                                     "the entry") from error
         if stored == record:
             return
         stored_meta = stored.get("meta", {}) if isinstance(stored, dict) else {}
@@ -165,6 +220,9 @@ class ChunkedStore:
     def save(self, index: int, **arrays: np.ndarray) -> None:
         """Write chunk ``index`` atomically with its checksum sidecar.
 
+        Both files are written to temporary files, then moved into place together
+        under the entry's lock.
+
         Parameters
         ----------
         index : int
@@ -181,13 +239,28 @@ class ChunkedStore:
         buffer = io.BytesIO()
         np.savez(buffer, **converted)
         data = buffer.getvalue()
-        self._checksum_path(index).unlink(missing_ok=True)
-        _atomic_write(self.chunk_path(index), data)
-        sidecar = f"{hashlib.sha256(data).hexdigest()}  {self.chunk_path(index).name}\n"
-        _atomic_write(self._checksum_path(index), sidecar.encode())
+        path, checksum_path = self.chunk_path(index), self._checksum_path(index)
+        sidecar = f"{hashlib.sha256(data).hexdigest()}  {path.name}\n".encode()
+        temps = [_write_temp(path, data), _write_temp(checksum_path, sidecar)]
+        try:
+            with self._locked():
+                checksum_path.unlink(missing_ok=True)
+                os.replace(temps[0], path)
+                os.replace(temps[1], checksum_path)
+        finally:
+            for temp in temps:
+                temp.unlink(missing_ok=True)
+        _fsync_directory(self.directory)
 
-    def load(self, index: int) -> dict[str, np.ndarray]:
+    def load(self, index: int, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
         """Read chunk ``index``, verifying its checksum and keys.
+
+        Parameters
+        ----------
+        index : int
+            Chunk number.
+        keys : iterable of str, optional
+            Arrays to return (default all); the whole file is still verified.
 
         Returns
         -------
@@ -197,24 +270,38 @@ class ChunkedStore:
         Raises
         ------
         CorruptChunkError
-            If the chunk is missing, fails its checksum or cannot be parsed.
+            If the chunk is missing, fails its checksum or cannot be parsed; the
+            message names the file and how to repair it.
         """
+        try:
+            return self._read(index, keys)
+        except CorruptChunkError:
+            with self._locked():  # it may have been caught mid-replacement by another writer
+                return self._read(index, keys)
+
+    def _read(self, index: int, keys: Iterable[str] | None) -> dict[str, np.ndarray]:
         path = self.chunk_path(index)
         try:
             data = path.read_bytes()
             expected = self._checksum_path(index).read_text().split()[0]
         except (OSError, IndexError) as error:
-            raise CorruptChunkError(f"{path}: missing chunk or checksum ({error})") from error
+            raise _corrupt(path, f"missing chunk or checksum ({error})") from error
         if hashlib.sha256(data).hexdigest() != expected:
-            raise CorruptChunkError(f"{path}: checksum mismatch")
+            raise _corrupt(path, "checksum mismatch (truncated or damaged file)")
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-                arrays = {name: archive[name] for name in archive.files}
+                names = set(archive.files)
+                if self.keys is not None and names != set(self.keys):
+                    raise _corrupt(path, f"holds {sorted(names)}, expected {sorted(self.keys)}")
+                wanted = archive.files if keys is None else list(keys)
+                missing = sorted(set(wanted) - names)
+                if missing:
+                    raise KeyError(f"chunk {path} holds no arrays {missing}; it has {sorted(names)}")
+                return {name: archive[name] for name in wanted}
+        except (CorruptChunkError, KeyError):
+            raise
         except Exception as error:  # zip/format errors come in many types
-            raise CorruptChunkError(f"{path}: unreadable ({error})") from error
-        if self.keys is not None and set(arrays) != set(self.keys):
-            raise CorruptChunkError(f"{path}: holds {sorted(arrays)}, expected {sorted(self.keys)}")
-        return arrays
+            raise _corrupt(path, f"unreadable ({type(error).__name__}: {error})") from error
 
     def _chunk_indices_on_disk(self) -> list[int]:
         return sorted(
@@ -223,35 +310,40 @@ class ChunkedStore:
             if match
         )
 
-    def _discard(self, index: int) -> None:
-        self.chunk_path(index).unlink(missing_ok=True)
-        self._checksum_path(index).unlink(missing_ok=True)
-        (self.directory / _COMPLETE_FILE).unlink(missing_ok=True)
-
     def completed(self) -> set[int]:
         """Indices of chunks that exist and verify.
 
         Every chunk on disk is read in full. A chunk that fails its checksum,
-        cannot be parsed or lacks the expected keys is deleted (with a warning
-        naming it) so the caller recomputes it. Leftover temporary files from
-        interrupted writes are removed.
+        cannot be parsed or lacks the expected keys (also when checked again
+        under the entry's lock) is deleted, with a warning naming it, so the
+        caller recomputes it. Temporary files older than
+        ``stale_temp_seconds`` (left by crashed writers) are removed; younger
+        ones may belong to a live writer and are left alone.
 
         Returns
         -------
         set of int
         """
-        for name in os.listdir(self.directory):
-            if name.startswith(".") and name.endswith(".tmp"):
-                (self.directory / name).unlink(missing_ok=True)
+        now = time.time()
+        for temp in self.directory.glob(".*.tmp"):
+            with suppress(FileNotFoundError):  # its writer may move it into place meanwhile
+                if now - temp.stat().st_mtime > self.stale_temp_seconds:
+                    temp.unlink()
         good = set()
         for index in self._chunk_indices_on_disk():
             try:
-                self.load(index)
-            except CorruptChunkError as error:
-                warnings.warn(f"discarding corrupt cache chunk: {error}", stacklevel=2)
-                self._discard(index)
-            else:
-                good.add(index)
+                self._read(index, None)
+            except CorruptChunkError:
+                with self._locked():
+                    try:
+                        self._read(index, None)
+                    except CorruptChunkError as error:
+                        warnings.warn(f"discarding corrupt cache chunk: {error}", stacklevel=2)
+                        self.chunk_path(index).unlink(missing_ok=True)
+                        self._checksum_path(index).unlink(missing_ok=True)
+                        (self.directory / _COMPLETE_FILE).unlink(missing_ok=True)
+                        continue
+            good.add(index)
         return good
 
     def load_all(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
@@ -274,19 +366,22 @@ class ChunkedStore:
         keys = list(keys)
         indices = self._chunk_indices_on_disk()
         if indices != list(range(len(indices))):
-            raise CorruptChunkError(f"{self.directory}: chunks are not contiguous from 0: {indices}")
+            raise CorruptChunkError(f"{self.directory}: chunks are not contiguous from 0: {indices}; "
+                                    "rerun the computation with the same arguments to fill the gaps")
         if not indices:
-            raise CorruptChunkError(f"{self.directory}: no chunks")
-        chunks = [self.load(index) for index in indices]
+            raise CorruptChunkError(f"{self.directory}: no chunks; run the computation to fill it")
+        chunks = [self.load(index, keys) for index in indices]
         return {key: np.concatenate([chunk[key] for chunk in chunks]) for key in keys}
 
     def mark_complete(self) -> None:
         """Record that the job finished, with the number of chunks written."""
-        indices = self._chunk_indices_on_disk()
-        if indices != list(range(len(indices))):
-            raise CorruptChunkError(f"{self.directory}: chunks are not contiguous from 0: {indices}")
-        record = json.dumps({"n_chunks": len(indices)}).encode()
-        _atomic_write(self.directory / _COMPLETE_FILE, record)
+        with self._locked():
+            indices = self._chunk_indices_on_disk()
+            if indices != list(range(len(indices))):
+                raise CorruptChunkError(f"{self.directory}: chunks are not contiguous from 0: {indices}; "
+                                        "rerun the computation with the same arguments to fill the gaps")
+            record = json.dumps({"n_chunks": len(indices)}).encode()
+            _atomic_write(self.directory / _COMPLETE_FILE, record)
 
     @property
     def is_complete(self) -> bool:
@@ -297,3 +392,8 @@ class ChunkedStore:
             return False
         indices = self._chunk_indices_on_disk()
         return indices == list(range(record.get("n_chunks", -1)))
+
+
+def _corrupt(path: Path, reason: str) -> CorruptChunkError:
+    return CorruptChunkError(f"corrupt cache chunk {path}: {reason}; {_REPAIR_HINT}")
+

@@ -14,6 +14,7 @@ the link on :meth:`PairSet.accepted_only`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from linkviz.cache import CacheMismatchError, ChunkedStore, entry_directory
@@ -32,7 +34,7 @@ from linkviz.models import Classifier, Generator
 __all__ = ["PairSet", "latents_from_seeds", "pair_seeds", "sample_pairs"]
 
 _CACHE_NAMESPACE = "pairs"
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2  # 2: the key holds the classifier spec (layer, preprocessing)
 _CHUNK_KEYS = ("seeds", "labels", "w", "r", "predicted")
 _SEED_SPACE = 2**32  # torch.Generator.manual_seed uses the low 32 bits only
 _CLASS_STRIDE = 2**20  # seeds reserved per class: samples_per_class <= 2**20, classes < 4096
@@ -100,19 +102,11 @@ class PairSet:
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy table with one row per sample: seed, label, predicted, accepted."""
-        return pd.DataFrame(
-            {
-                "seed": self.seeds,
-                "label": self.labels,
-                "predicted": self.predicted,
-                "accepted": self.accepted,
-            }
-        )
+        return pd.DataFrame({"seed": self.seeds, "label": self.labels, "predicted": self.predicted,
+                             "accepted": self.accepted})
 
 
-def pair_seeds(
-    seed: int, *, classes: Sequence[int], samples_per_class: int
-) -> tuple[np.ndarray, np.ndarray]:
+def pair_seeds(seed: int, *, classes: Sequence[int], samples_per_class: int) -> tuple[np.ndarray, np.ndarray]:
     """Derive one distinct 32-bit seed per sample, in class-major order.
 
     Sample ``i`` of class ``c`` gets ``(base + c * 2**20 + i) mod 2**32`` where
@@ -185,6 +179,31 @@ def _type_name(obj: Any) -> str:
     return f"{type(obj).__module__}.{type(obj).__qualname__}"
 
 
+def _placement(obj: Any) -> tuple[torch.device, torch.dtype] | None:
+    """Device and dtype of the first floating tensor of a module, or of the modules an object holds (else None)."""
+    modules = [obj] if isinstance(obj, nn.Module) else [
+        value for _, value in sorted(getattr(obj, "__dict__", {}).items()) if isinstance(value, nn.Module)]
+    for module in modules:
+        for tensor in (*module.parameters(), *module.buffers()):
+            if tensor.is_floating_point():
+                return tensor.device, tensor.dtype
+    return None
+
+
+def _run_device(device: str | torch.device | None, generator: Generator) -> torch.device:
+    """The device latents are made on: ``device``, which must be the generator's, or the generator's."""
+    placement = _placement(generator)
+    if device is None:
+        return placement[0] if placement else torch.device("cpu")
+    device = torch.device(device)
+    if placement is not None:
+        on = placement[0]
+        if on.type != device.type or (None not in (on.index, device.index) and on.index != device.index):
+            raise ValueError(f"the generator's weights are on {on} ({placement[1]}) but device={str(device)!r}: "
+                             f"move the generator with .to({str(device)!r}) or pass device={str(on)!r}")
+    return device
+
+
 def _check_classes(generator: Generator, classes: Sequence[int]) -> None:
     if generator.c_dim == 0:
         if list(classes) != [0]:
@@ -195,22 +214,21 @@ def _check_classes(generator: Generator, classes: Sequence[int]) -> None:
         raise ValueError(f"classes {out_of_range} outside [0, {generator.c_dim}) of the generator")
 
 
-def _run_batch(
-    generator: Generator,
-    classifier: Classifier,
-    z: torch.Tensor,
-    labels: np.ndarray,
-    *,
-    truncation_psi: float,
-    batch_index: int,
-) -> dict[str, np.ndarray]:
+def _run_batch(generator: Generator, classifier: Classifier, z: torch.Tensor, labels: np.ndarray, *,
+               truncation_psi: float, batch_index: int) -> dict[str, np.ndarray]:
     """Map, synthesise and classify one batch; return numpy arrays."""
+    generator_placement, classifier_placement = _placement(generator), _placement(classifier.module)
+    if generator_placement is not None:  # e.g. float64 weights get float64 latents
+        z = z.to(dtype=generator_placement[1])
     c = None
     if generator.c_dim:
         index = torch.as_tensor(labels, device=z.device)
         c = torch.nn.functional.one_hot(index, generator.c_dim).to(z.dtype)
     ws = generator.mapping(z, c, truncation_psi=truncation_psi)
     images = generator.synthesis(ws)
+    if classifier_placement is not None:  # the classifier's device, and its dtype but at least float32
+        device, dtype = classifier_placement
+        images = images.to(device=device, dtype=torch.promote_types(dtype, torch.float32))
     logits, r = classifier.forward_generated(images)
     if r.ndim != 2 or r.shape[0] != len(labels):
         raise ValueError(f"classifier returned r of shape {tuple(r.shape)}, expected ({len(labels)}, D)")
@@ -225,28 +243,27 @@ def _run_batch(
     }
 
 
-def _check_cached_rows(
-    chunk: dict[str, np.ndarray], seeds: np.ndarray, labels: np.ndarray, batch_index: int
-) -> None:
+def _check_cached_rows(chunk: dict[str, np.ndarray], seeds: np.ndarray, labels: np.ndarray, batch_index: int) -> None:
     if not (np.array_equal(chunk["seeds"], seeds) and np.array_equal(chunk["labels"], labels)):
         raise CacheMismatchError(f"cached batch {batch_index} holds other seeds or labels than expected")
 
 
-def _open_store(
-    cache_dir: str | os.PathLike[str], generator: Generator, classifier: Classifier, arguments: dict[str, Any]
-) -> ChunkedStore:
+def _spec_record(classifier: Classifier) -> dict[str, Any] | None:
+    """The classifier's spec (input size, value range, mean/std, resize, penultimate layer, ...), for the key."""
+    spec = getattr(classifier, "spec", None)
+    return None if spec is None else dataclasses.asdict(spec)
+
+
+def _open_store(cache_dir: str | os.PathLike[str], generator: Generator, classifier: Classifier,
+                arguments: dict[str, Any]) -> ChunkedStore:
+    """The pair cache entry, keyed by every input that changes a pair (weight hashes include dtypes)."""
+    dims = ("z_dim", "w_dim", "c_dim", "num_ws", "img_resolution")
     meta = {
-        "kind": "pairs",
-        "format": _CACHE_FORMAT,
-        **arguments,
-        "generator_type": _type_name(generator),
-        "generator_dims": {
-            name: int(getattr(generator, name))
-            for name in ("z_dim", "w_dim", "c_dim", "num_ws", "img_resolution")
-        },
-        "generator_state": hash_state(generator),
-        "classifier_type": _type_name(classifier),
-        "classifier_state": hash_state(classifier.module),
+        "kind": "pairs", "format": _CACHE_FORMAT, **arguments,
+        "generator_type": _type_name(generator), "generator_state": hash_state(generator),
+        "generator_dims": {name: int(getattr(generator, name)) for name in dims},
+        "classifier_type": _type_name(classifier), "classifier_state": hash_state(classifier.module),
+        "classifier_spec": _spec_record(classifier),
     }
     directory = entry_directory(cache_dir, _CACHE_NAMESPACE, hash_arguments(**meta))
     return ChunkedStore(directory, meta=meta, keys=_CHUNK_KEYS)
@@ -261,7 +278,7 @@ def sample_pairs(
     truncation_psi: float = 0.7,
     seed: int,
     batch_size: int = 64,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
 ) -> PairSet:
@@ -296,11 +313,15 @@ def sample_pairs(
         Non-negative run seed; results do not depend on ``batch_size``.
     batch_size : int
         Samples per forward pass; one cache chunk per batch.
-    device : str or torch.device
-        Device the latents are created on.
+    device : str or torch.device, optional
+        Device the latents are created on; default, and required to be, the
+        generator's. Latents take the generator's dtype (float64 weights get
+        float64 latents); images are moved to the classifier's device and
+        dtype (at least float32) before it sees them.
     cache_dir : str or path-like, optional
-        Cache root. The entry is keyed by all arguments and by hashes of the
-        generator's and classifier's weights; finished batches are reused and
+        Cache root. The entry is keyed by all arguments, the classifier's spec
+        (layer, preprocessing) and hashes of the generator's and classifier's
+        weights (which include their dtypes); finished batches are reused and
         an interrupted run resumes from the last verified batch.
     progress : bool
         Show a tqdm progress bar with the running acceptance rate.
@@ -314,13 +335,15 @@ def sample_pairs(
     ------
     ValueError
         For classes outside the generator's range, ``samples_per_class < 1``,
-        ``batch_size < 1``, or non-finite activations ``r``.
+        ``batch_size < 1``, non-finite activations ``r``, or a ``device``
+        other than the generator's.
     """
     if samples_per_class < 1:
         raise ValueError(f"samples_per_class must be at least 1, got {samples_per_class}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     _check_classes(generator, classes)
+    device = _run_device(device, generator)
     labels, seeds = pair_seeds(seed, classes=classes, samples_per_class=samples_per_class)
     store = None
     if cache_dir is not None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import time
 import warnings
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from linkviz.cache import (
     CacheMismatchError,
     ChunkedStore,
     CorruptChunkError,
+    _temp_path,
     default_cache_root,
     entry_directory,
 )
@@ -190,12 +193,40 @@ def test_corrupt_chunk_detected_and_deleted(tmp_path, corrupt):
         assert store.completed() == {0, 2}
 
 
-def test_leftover_temp_file_removed(tmp_path):
+def test_stale_temp_file_removed_and_live_one_kept(tmp_path):
+    """A crashed writer's temp file (older than stale_temp_seconds) goes; a live writer's fresh one stays."""
     store = _store(tmp_path)
     _fill(store, 1)
-    (tmp_path / ".chunk_000001.npz.abc.tmp").write_bytes(b"partial")
+    stale, live = tmp_path / ".chunk_000001.npz.abc.tmp", tmp_path / ".chunk_000002.npz.def.tmp"
+    stale.write_bytes(b"partial")
+    live.write_bytes(b"being written")
+    hours_ago = time.time() - 7 * 3600
+    os.utime(stale, (hours_ago, hours_ago))
     assert store.completed() == {0}
-    assert not list(tmp_path.glob("*.tmp"))
+    assert list(tmp_path.glob(".*.tmp")) == [live]
+
+
+def test_temp_names_are_unique_per_writer(tmp_path):
+    names = {_temp_path(tmp_path / "chunk_000000.npz").name for _ in range(50)}
+    assert len(names) == 50
+    assert all(f".{os.getpid()}." in name and name.endswith(".tmp") for name in names)
+
+
+@pytest.mark.parametrize("corrupt", [_corrupt_truncate, _corrupt_remove_sidecar])
+def test_corrupt_chunk_error_names_file_and_repair(tmp_path, corrupt):
+    store = _store(tmp_path)
+    _fill(store, 2)
+    corrupt(store.chunk_path(1))
+    with pytest.raises(CorruptChunkError, match=r"chunk_000001\.npz.*rerun the computation with the same"):
+        store.load(1, ["b"])
+
+
+def test_load_selected_keys(tmp_path):
+    store = _store(tmp_path)
+    _fill(store, 1)
+    assert list(store.load(0, ["b"])) == ["b"]
+    with pytest.raises(KeyError, match="c"):
+        store.load(0, ["c"])
 
 
 def test_mark_complete(tmp_path):

@@ -246,8 +246,10 @@ class ExploreData:
             units = np.argsort(-effect_sizes(linked.link, linked.stats), kind="stable")[:self.sweep_units].tolist()
             seeds = list(linked.example_seeds(self.sweep_seeds))  # round-robin over the classes
             r_base = np.asarray(linked.pairs.r)[seeds]
+            stats = linked.stats
             key = hash_arguments(weight=linked.link.weight, bias=linked.link.bias, r_base=r_base, units=units,
-                                 n_steps=self.sweep_steps, generator=hash_state(linked.generator))
+                                 n_steps=self.sweep_steps, generator=hash_state(linked.generator),
+                                 stats=[stats.min, stats.max, stats.mean, stats.std])
             return run_sweep(linked.link, linked.generator, r_base, stats=linked.stats,
                              out_dir=self.cache_dir / "explore-sweeps" / key, units=units, n_steps=self.sweep_steps,
                              store_w=True, device=self.device, progress=False)

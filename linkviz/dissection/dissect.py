@@ -4,36 +4,33 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import closing
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from torch import Tensor, nn
-from tqdm.auto import tqdm
+from torch import nn
 
 from ..cache import ChunkedStore, entry_directory
 from ..hashing import hash_arguments, hash_state
-from ..models.activations import iter_layer_activations
 from ..models.classifier import Classifier, ClassifierSpec, unwrap_classifier
 from ..models.hooks import resolve_module
 from ..models.modules import eval_mode, module_device
+from .chunked_passes import TALLY_ARRAYS, THRESHOLD_ARRAYS, DissectionPasses
 from .probe_dataset import ProbeDataset
-from .quantile import TopQuantile, lite_level
-from .tally import Mode, Tally, TallyCounts, best_labels, iou_matrix
-from .top_images import TopImages
+from .quantile import lite_level
+from .tally import Mode, TallyCounts, best_labels, iou_matrix
 
 __all__ = ["DETECTOR_IOU", "DissectionResult", "dissect", "dissection_cache_key"]
 
+#: Probe images per chunk of work and of the cache, by default.
+CHUNK_IMAGES = 256
 #: A unit is a detector of its best concept if its IoU is strictly above this (Bau et al. 2017).
 DETECTOR_IOU = 0.04
-_CACHE_VERSION = 2
+_CACHE_VERSION = 3  # 3: one chunk per chunk_images images and pass, resumable; the model's type in the key
 _CACHE_NAMESPACE = "dissection"
-_CACHE_ARRAYS = ("thresholds", "intersection", "activation", "truth", "active", "image_max", "top_images",
-                 "top_maps")
 _UPSAMPLING = "bilinear, align_corners=False, to the segmentation resolution; unit on where value > threshold"
 
 
@@ -153,35 +150,33 @@ def _level(quantile: float, mode: str) -> float:
 
 
 def _cache_meta(module: nn.Module, layer: str, probe: ProbeDataset, *, quantile: float,
-                categories: Sequence[str], spec: ClassifierSpec | None, mode: str, top_k: int) -> dict:
-    return {"model": hash_state(module), "layer": layer, "probe": probe.fingerprint, "categories": list(categories),
+                categories: Sequence[str], spec: ClassifierSpec | None, mode: str, top_k: int,
+                chunk_images: int) -> dict:
+    return {"model": hash_state(module), "model_type": f"{type(module).__module__}.{type(module).__qualname__}",
+            "layer": layer, "probe": probe.fingerprint, "categories": list(categories),
             "quantile": float(quantile), "level": _level(quantile, mode), "mode": mode, "upsampling": _UPSAMPLING,
             "spec": None if spec is None else dataclasses.asdict(spec), "top_k": int(top_k),
-            "version": _CACHE_VERSION}
+            "chunk_images": int(chunk_images), "version": _CACHE_VERSION}
 
 
 def dissection_cache_key(model: nn.Module | Classifier, layer: str, probe: ProbeDataset, *, quantile: float = 0.005,
                          categories: Sequence[str] | None = None, spec: ClassifierSpec | None = None,
-                         mode: Mode = "paper", top_k: int = 10) -> str:
-    """The cache key of a dissection: a hash of the model weights, layer, probe content, categories, quantile,
-    input spec, upsampling, mode and number of top images kept (16 hex digits)."""
+                         mode: Mode = "paper", top_k: int = 10, chunk_images: int = CHUNK_IMAGES) -> str:
+    """The cache key of a dissection: a hash of the model's type and weights (with their dtypes), layer, probe
+    content, categories, quantile, input spec (preprocessing included), upsampling, mode, number of top images
+    kept and images per cache chunk (16 hex digits)."""
     module, spec = unwrap_classifier(model, spec)
     categories = probe.categories if categories is None else tuple(categories)
     return hash_arguments(**_cache_meta(module, layer, probe, quantile=quantile, categories=categories, spec=spec,
-                                        mode=mode, top_k=top_k))
-
-
-def _kept_batches(kept: list[Tensor], n: int, batch_size: int) -> Iterator[tuple[np.ndarray, Tensor]]:
-    """The first pass's maps again, as ``(indices, maps)`` like :func:`iter_layer_activations` yields them."""
-    for b, start in enumerate(range(0, n, batch_size)):
-        yield np.arange(start, min(n, start + batch_size)), kept[b]
+                                        mode=mode, top_k=top_k, chunk_images=chunk_images))
 
 
 def dissect(model: nn.Module | Classifier, layer: str, probe: ProbeDataset, *, quantile: float = 0.005,
             categories: Sequence[str] | None = None, spec: ClassifierSpec | None = None, batch_size: int = 32,
             device: str | torch.device | None = None, mode: Mode = "paper",
             detector_threshold: float = DETECTOR_IOU, cache_dir: str | Path | None = None, progress: bool = True,
-            keep_activations_bytes: int = 2**28, top_k: int = 10) -> DissectionResult:
+            keep_activations_bytes: int = 2**28, top_k: int = 10, chunk_images: int = CHUNK_IMAGES
+            ) -> DissectionResult:
     """Label the units of one layer with the probe concepts they detect (Network Dissection).
 
     Two passes over the probe: the first streams every unit's activations into an exact top-``quantile``
@@ -214,15 +209,19 @@ def dissect(model: nn.Module | Classifier, layer: str, probe: ProbeDataset, *, q
         A unit is a detector if its best IoU is above this.
     cache_dir : path, optional
         Root of an on-disk cache keyed by :func:`dissection_cache_key`; an entry is reused only if all its
-        arguments match.
+        arguments match. Each pass saves every chunk of ``chunk_images`` images as soon as it is done, so an
+        interrupted dissection resumes with the chunks that are missing; a corrupt chunk is discarded with a
+        warning and recomputed (see :mod:`linkviz.dissection.chunked_passes`).
     progress : bool
         Show progress bars.
     keep_activations_bytes : int
-        Keep the first pass's activations in memory for the second if they take at most this many bytes;
-        otherwise run the model again.
+        Keep the first pass's activations in memory for the second while they take at most this many bytes
+        (chunk by chunk); run the model again for the other chunks.
     top_k : int
         Top-activating images kept per unit, with the unit's maps on them, for reports (10 as in
         NetDissect-Lite; 0 keeps none). Costs ``C * top_k * h * w`` floats.
+    chunk_images : int
+        Probe images per chunk of work (and per cache chunk); the result does not depend on it.
 
     Returns
     -------
@@ -254,21 +253,19 @@ def dissect(model: nn.Module | Classifier, layer: str, probe: ProbeDataset, *, q
     device = module_device(module) if device is None else torch.device(device)
     described = {"layer": layer, "mode": mode, "quantile": float(quantile), "level": level, "categories": categories,
                  "probe": probe, "label_category": label_category, "detector_threshold": detector_threshold}
-    store = None
+    stores = None
     if cache_dir is not None:
         meta = _cache_meta(module, layer, probe, quantile=quantile, categories=categories, spec=spec, mode=mode,
-                           top_k=top_k)
-        store = ChunkedStore(entry_directory(cache_dir, _CACHE_NAMESPACE, hash_arguments(**meta)), meta=meta,
-                             keys=_CACHE_ARRAYS)
-        if store.is_complete:
-            return _result(store.load(0), **described)
+                           top_k=top_k, chunk_images=chunk_images)
+        entry = entry_directory(cache_dir, _CACHE_NAMESPACE, hash_arguments(**meta))
+        stores = (ChunkedStore(entry / "thresholds", meta={**meta, "pass": "thresholds"}, keys=THRESHOLD_ARRAYS),
+                  ChunkedStore(entry / "tally", meta={**meta, "pass": "tally"}, keys=TALLY_ARRAYS))
+    passes = DissectionPasses(module=module, layer=layer, probe=probe, categories=categories,
+                              label_category=label_category, spec=spec, batch_size=batch_size, device=device,
+                              level=level, mode=mode, top_k=top_k, chunk_images=chunk_images,
+                              keep_activations_bytes=keep_activations_bytes, progress=progress, stores=stores)
     with eval_mode(module):
-        arrays = _run(module, layer, probe, categories=categories, label_category=label_category, spec=spec,
-                      batch_size=batch_size, device=device, level=level, mode=mode, progress=progress,
-                      keep_activations_bytes=keep_activations_bytes, top_k=top_k)
-    if store is not None:
-        store.save(0, **arrays)
-        store.mark_complete()
+        arrays = passes.run()
     return _result(arrays, **described)
 
 
@@ -283,48 +280,3 @@ def _result(arrays: dict[str, np.ndarray], *, layer: str, mode: Mode, quantile: 
                             detector_threshold=detector_threshold,
                             top_images=arrays["top_images"] if arrays["top_images"].size else None,
                             top_maps=arrays["top_maps"] if arrays["top_images"].size else None)
-
-
-def _run(module: nn.Module, layer: str, probe: ProbeDataset, *, categories: tuple[str, ...],
-         label_category: np.ndarray, spec: ClassifierSpec | None, batch_size: int, device: torch.device,
-         level: float, mode: Mode, progress: bool, keep_activations_bytes: int, top_k: int
-         ) -> dict[str, np.ndarray]:
-    n = len(probe)
-    quantiles: TopQuantile | None = None
-    top = TopImages(top_k) if top_k else None
-    kept: list[Tensor] | None = []
-    image_max = []
-    with (closing(iter_layer_activations(module, layer, probe.images, spec=spec, batch_size=batch_size,
-                                         device=device)) as outputs,
-          tqdm(total=n, desc=f"{layer}: thresholds", unit="img", disable=not progress) as bar):
-        for indices, output in outputs:
-            if quantiles is None:
-                quantiles = TopQuantile(n * output.shape[2] * output.shape[3], level=level, device=device)
-                if n * output[0].numel() * 4 > keep_activations_bytes:
-                    kept = None
-            quantiles.update(output)
-            image_max.append(output.flatten(2).amax(2).cpu())
-            if top is not None:
-                top.update(output)
-            if kept is not None:
-                kept.append(output.cpu())
-            bar.update(len(indices))
-    thresholds = quantiles.result()
-    tally = Tally(thresholds, label_category, n_categories=len(categories),
-                  segmentation_shape=probe.segmentation_shape, mode=mode, device=device)
-    if kept is not None:
-        source = _kept_batches(kept, n, batch_size)
-    else:  # the maps did not fit in keep_activations_bytes: run the model again
-        source = iter_layer_activations(module, layer, probe.images, spec=spec, batch_size=batch_size, device=device)
-    with closing(source) as outputs, tqdm(total=n, desc=f"{layer}: IoU tally", unit="img",
-                                          disable=not progress) as bar:
-        for indices, output in outputs:
-            pixel, image = probe.label_batch(indices, categories=categories)
-            tally.update(output, pixel_labels=pixel, image_labels=image)
-            bar.update(len(indices))
-    counts = tally.counts()
-    top_images, top_maps = top.result() if top is not None else (np.zeros((0, 0), np.int64),
-                                                                 np.zeros((0, 0, 0, 0), np.float32))
-    return {"thresholds": thresholds, "intersection": counts.intersection, "activation": counts.activation,
-            "truth": counts.truth, "active": counts.active, "image_max": torch.cat(image_max).numpy(),
-            "top_images": top_images, "top_maps": top_maps}

@@ -16,8 +16,10 @@ and :data:`~linkviz.quantify.METRICS`:
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from linkviz.cache import ChunkedStore, entry_directory
+from linkviz.engines import Engine, LocalEngine
 from linkviz.hashing import hash_arguments
 from linkviz.quantify.changes import CHANGE_COLUMNS, ChangeTable, unit_changes
 from linkviz.quantify.part_metrics import METRICS
@@ -36,7 +39,7 @@ __all__ = ["Segmenter", "sweep_changes"]
 #: A segmenter: uint8 RGB images ``[M, H, W, 3]`` -> integer label maps ``[M, H, W]``.
 Segmenter = Callable[[np.ndarray], np.ndarray]
 
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # 2: the metric names and unit_changes' defaults are part of the key
 _NAMESPACE = "changes"
 _KEYS = ("unit", "seed", "step", "label", "metric", "value", "baseline", "change", "visible")
 
@@ -81,6 +84,13 @@ def _decode(arrays: dict[str, np.ndarray], labels: Sequence[str]) -> ChangeTable
     return ChangeTable(frame[list(CHANGE_COLUMNS)])
 
 
+def _option_defaults() -> dict[str, Any]:
+    """The keyword defaults of :func:`unit_changes` (options not passed still change the table if they change)."""
+    return {name: parameter.default for name, parameter in inspect.signature(unit_changes).parameters.items()
+            if parameter.kind is inspect.Parameter.KEYWORD_ONLY and parameter.default is not inspect.Parameter.empty
+            and name != "seeds"}
+
+
 def _reference_steps(sweep: SweepResult, unit: int, reference_step: int | None) -> np.ndarray:
     if reference_step is not None:
         return np.full(sweep.n_seeds, int(reference_step), dtype=np.int64)
@@ -105,6 +115,12 @@ def _chunk_changes(sweep: SweepResult, units: Sequence[int], segment: Segmenter,
         for j, unit in enumerate(units))
 
 
+def _encoded_chunk(sweep: SweepResult, groups: Sequence[Sequence[int]], segment: Segmenter,
+                   labels: Sequence[str], index: int, **options: Any) -> dict[str, np.ndarray]:
+    """Chunk ``index`` of a change table, as stored (what an engine computes)."""
+    return _encode(_chunk_changes(sweep, groups[index], segment, labels, **options), labels)
+
+
 def sweep_changes(
     sweep: SweepResult,
     segment: Segmenter,
@@ -116,6 +132,7 @@ def sweep_changes(
     units_per_chunk: int = 8,
     reference_step: int | None = None,
     progress: bool = True,
+    engine: Engine | None = None,
     **change_options: Any,
 ) -> ChangeTable:
     """Segment and measure every unit of a finished sweep: one :class:`ChangeTable`, cached and resumable.
@@ -144,6 +161,10 @@ def sweep_changes(
         (``sweep.baseline_step(unit)``). A sweep with no unperturbed step (mode ``"reference"``) needs it.
     progress : bool
         Show a progress bar over units.
+    engine : Engine, optional
+        Where the chunks are computed (:class:`~linkviz.engines.LocalEngine` by default, or a
+        :class:`~linkviz.engines.DaskEngine`; ``segment`` must then be picklable and the cache folder reachable by
+        the workers). Same files and resume semantics either way.
     **change_options
         Passed to :func:`~linkviz.quantify.unit_changes` (``visibility``, ``area_floor``,
         ``angle_min_eccentricity``, ``exclude``, ``connectivity``, ...); part of the cache key.
@@ -180,21 +201,20 @@ def sweep_changes(
     meta = {
         "format": _FORMAT_VERSION, "sweep": sweep.meta, "segmenter": segmenter_id, "labels": list(labels),
         "units": list(units), "units_per_chunk": int(units_per_chunk), "reference_step": reference_step,
+        "metrics": list(METRICS),  # chunks store metrics as indices into this tuple
         "options": hash_arguments(**{name: sorted(value) if isinstance(value, (set, frozenset)) else value
-                                     for name, value in change_options.items()}),
+                                     for name, value in {**_option_defaults(), **change_options}.items()}),
     }
     root = Path(cache_dir) if cache_dir is not None else sweep.directory
     store = ChunkedStore(entry_directory(root, _NAMESPACE, hash_arguments(**meta)), meta=meta, keys=_KEYS)
     groups = [units[i:i + units_per_chunk] for i in range(0, len(units), units_per_chunk)]
     done = store.completed()
+    todo = [index for index in range(len(groups)) if index not in done]
     with tqdm(total=len(units), initial=sum(len(groups[i]) for i in done if i < len(groups)), unit="unit",
               desc="part changes", disable=not progress) as bar:
-        for index, group in enumerate(groups):
-            if index in done:
-                continue
-            table = _chunk_changes(sweep, group, segment, labels, reference_step=reference_step,
-                                   change_options=change_options)
-            store.save(index, **_encode(table, labels))
-            bar.update(len(group))
+        compute = partial(_encoded_chunk, sweep, groups, segment, labels, reference_step=reference_step,
+                          change_options=change_options)
+        (LocalEngine() if engine is None else engine).run(compute, store, todo,
+                                                          sizes=[len(groups[index]) for index in todo], bar=bar)
     store.mark_complete()
     return _decode(store.load_all(_KEYS), labels)

@@ -190,3 +190,83 @@ def test_toy_classifier_has_object_part_and_colour_detectors():
     found = {category: int((result.iou[:, primary == k].max(0) > 0.04).sum())
              for k, category in enumerate(probe.categories)}
     assert found["object"] >= 4 and found["part"] >= 6 and found["color"] >= 1
+
+
+# --- chunked, resumable, self-repairing cache --------------------------------------------------------------------
+
+
+class _ForwardCounter:
+    """Counts forward passes of a model (a hook on its first layer) and raises on a chosen one."""
+
+    def __init__(self, model: nn.Module, *, fail_on_call: int | None = None) -> None:
+        self.calls, self.fail_on_call = 0, fail_on_call
+        self.handle = model[0].register_forward_hook(self._count)
+
+    def _count(self, module, inputs, output) -> None:
+        self.calls += 1
+        if self.calls == self.fail_on_call:
+            raise RuntimeError("killed")
+
+
+def _assert_same_result(result: DissectionResult, reference: DissectionResult) -> None:
+    np.testing.assert_array_equal(result.thresholds, reference.thresholds)
+    np.testing.assert_array_equal(result.image_max, reference.image_max)
+    for name in ("intersection", "activation", "truth", "active"):
+        np.testing.assert_array_equal(getattr(result.counts, name), getattr(reference.counts, name), err_msg=name)
+    np.testing.assert_allclose(result.iou, reference.iou, equal_nan=True)
+    np.testing.assert_array_equal(result.top_images, reference.top_images)
+    np.testing.assert_array_equal(result.top_maps, reference.top_maps)
+
+
+@pytest.mark.parametrize("chunk_images", [1, 5, 7])
+@pytest.mark.parametrize("keep_activations_bytes", [0, 2**28])
+@pytest.mark.parametrize("mode", ["paper", "lite"])
+def test_chunked_passes_equal_one_pass(square_probe, chunk_images, keep_activations_bytes, mode):
+    model = tiny_model()
+    options = {"quantile": 0.02, "batch_size": 3, "top_k": 4, "mode": mode, "progress": False}
+    reference = dissect(model, "0", square_probe, chunk_images=len(square_probe), **options)
+    chunked = dissect(model, "0", square_probe, chunk_images=chunk_images,
+                      keep_activations_bytes=keep_activations_bytes, **options)
+    _assert_same_result(chunked, reference)
+    with torch.no_grad():
+        maps = model[0](torch.from_numpy(square_probe.images).permute(0, 3, 1, 2).float() / 255)
+    level = 0.98 if mode == "paper" else reference.level
+    expected = np.quantile(maps.transpose(0, 1).reshape(3, -1).double().numpy(), level, axis=1)
+    np.testing.assert_array_equal(chunked.thresholds, expected)
+
+
+# 12 images, batches of 2, chunks of 4: each pass is 3 chunks x 2 forward calls (keep_activations_bytes=0)
+_RESUMABLE = {"quantile": 0.05, "batch_size": 2, "chunk_images": 4, "keep_activations_bytes": 0, "top_k": 3,
+              "progress": False}
+
+
+@pytest.mark.parametrize(("fail_on_call", "rerun_calls"), [
+    (4, 2 * 2 + 6),  # killed in chunk 1 of the threshold pass: chunks 1, 2 of it, then the whole tally pass
+    (6 + 3, 2 * 2),  # killed in chunk 1 of the tally pass: only its chunks 1 and 2 are left
+])
+def test_killed_dissection_resumes_the_remaining_chunks(square_probe, tmp_path, fail_on_call, rerun_calls):
+    reference = dissect(tiny_model(), "1", square_probe, **_RESUMABLE)
+    model = tiny_model()
+    counter = _ForwardCounter(model, fail_on_call=fail_on_call)
+    with pytest.raises(RuntimeError, match="killed"):
+        dissect(model, "1", square_probe, cache_dir=tmp_path, **_RESUMABLE)
+    counter.calls, counter.fail_on_call = 0, None
+    resumed = dissect(model, "1", square_probe, cache_dir=tmp_path, **_RESUMABLE)
+    assert counter.calls == rerun_calls
+    _assert_same_result(resumed, reference)
+    counter.calls = 0
+    _assert_same_result(dissect(model, "1", square_probe, cache_dir=tmp_path, **_RESUMABLE), reference)
+    assert counter.calls == 0  # a finished entry is a read
+
+
+def test_truncated_dissection_cache_is_repaired(square_probe, tmp_path):
+    model = tiny_model()
+    reference = dissect(model, "1", square_probe, cache_dir=tmp_path, **_RESUMABLE)
+    (entry,) = (tmp_path / "dissection").iterdir()
+    for chunk in (entry / "thresholds" / "chunk_000001.npz", entry / "tally" / "chunk_000000.npz"):
+        chunk.write_bytes(chunk.read_bytes()[:-50])
+    counter = _ForwardCounter(model)
+    with pytest.warns(UserWarning, match="corrupt cache chunk .*chunk_00000[01].npz"):
+        repaired = dissect(model, "1", square_probe, cache_dir=tmp_path, **_RESUMABLE)
+    assert counter.calls == 2 + 2  # threshold chunk 1 and tally chunk 0, nothing else
+    _assert_same_result(repaired, reference)

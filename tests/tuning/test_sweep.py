@@ -174,3 +174,16 @@ def test_r_base_is_checked_by_the_shared_activation_check(setting, tmp_path):
     bad[0, 0] = float("inf")
     with pytest.raises(ValueError, match="r_base holds 1 NaN or infinite values out of 15"):
         run_sweep(link, CountingGenerator(), bad, stats=stats, out_dir=tmp_path / "b", progress=False)
+
+
+def test_to_frame_on_a_truncated_chunk_names_the_file(setting, tmp_path):
+    """to_frame() used to raise a bare BadZipFile without a path; it now says which chunk and how to repair it."""
+    from linkviz.cache import CorruptChunkError
+
+    result = _sweep(setting, CountingGenerator(), tmp_path / "sweep")
+    chunk = tmp_path / "sweep" / "chunk_000001.npz"
+    chunk.write_bytes(chunk.read_bytes()[:-100])
+    with pytest.raises(CorruptChunkError, match=r"chunk_000001\.npz.*rerun the computation with the same"):
+        result.to_frame()
+    with pytest.raises(CorruptChunkError, match=r"chunk_000001\.npz"):
+        result.images(2)

@@ -8,10 +8,13 @@ deleted and trained again.
 
 from __future__ import annotations
 
+import inspect
 import os
+import uuid
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -29,7 +32,16 @@ from linkviz.worlds.toy.metric_regressor import (
 
 __all__ = ["model_identity", "toy_metric_regressor", "toy_render_segmenter"]
 
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # 2: the key holds the part names and the trainer's other defaults
+
+
+def _trainer_defaults(train: Callable[..., nn.Module], given: tuple[str, ...]) -> dict[str, Any]:
+    """The keyword defaults of ``train`` not given explicitly (batch size, learning rate, flips, ...): they shape
+    the trained model, so a change of one must not load a model trained with the old value."""
+    skipped = {*given, "device", "progress"}
+    return {name: parameter.default for name, parameter in inspect.signature(train).parameters.items()
+            if parameter.kind is inspect.Parameter.KEYWORD_ONLY and parameter.default is not inspect.Parameter.empty
+            and name not in skipped}
 
 
 def _cached(path: Path, load: Callable[[Path], nn.Module], train: Callable[[], nn.Module],
@@ -79,7 +91,8 @@ def toy_metric_regressor(
     """
     key = hash_arguments(kind="metric_regressor", format=_FORMAT_VERSION, renderer=RENDERER_VERSION,
                          samples_per_class=samples_per_class, resolution=resolution, epochs=epochs, width=width,
-                         seed=seed)
+                         seed=seed, part_names=list(PART_NAMES),
+                         trainer=_trainer_defaults(train_metric_regressor, ("epochs", "width", "seed")))
 
     def train() -> MetricRegressor:
         renders = render_set(samples_per_class, seed=seed, resolution=resolution, cache_dir=cache_dir)
@@ -95,7 +108,7 @@ def _save_segmenter(model: RenderSegmenter, path: Path) -> None:
     from safetensors.torch import save_file
 
     state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
-    temporary = path.with_name(path.name + ".tmp")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")  # one per writer
     save_file(state, str(temporary), metadata={"n_classes": str(model.n_classes), "width": str(model.width)})
     os.replace(temporary, path)
 
@@ -153,7 +166,8 @@ def toy_render_segmenter(
     """
     key = hash_arguments(kind="render_segmenter", format=_FORMAT_VERSION, renderer=RENDERER_VERSION,
                          samples_per_class=samples_per_class, resolution=resolution, epochs=epochs, width=width,
-                         seed=seed, uniform_background_hue=uniform_background_hue)
+                         seed=seed, uniform_background_hue=uniform_background_hue, part_names=list(PART_NAMES),
+                         trainer=_trainer_defaults(train_render_segmenter, ("n_classes", "epochs", "width", "seed")))
 
     def train() -> RenderSegmenter:
         renders = render_set(samples_per_class, seed=seed, resolution=resolution,
