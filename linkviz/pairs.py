@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 from tqdm.auto import tqdm
 
 from linkviz.cache import CacheMismatchError, ChunkedStore, entry_directory
+from linkviz.devices import placement, run_device
 from linkviz.hashing import hash_arguments, hash_state
 from linkviz.models import Classifier, Generator
 
@@ -179,29 +179,6 @@ def _type_name(obj: Any) -> str:
     return f"{type(obj).__module__}.{type(obj).__qualname__}"
 
 
-def _placement(obj: Any) -> tuple[torch.device, torch.dtype] | None:
-    """Device and dtype of the first floating tensor of a module, or of the modules an object holds (else None)."""
-    modules = [obj] if isinstance(obj, nn.Module) else [
-        value for _, value in sorted(getattr(obj, "__dict__", {}).items()) if isinstance(value, nn.Module)]
-    for module in modules:
-        for tensor in (*module.parameters(), *module.buffers()):
-            if tensor.is_floating_point():
-                return tensor.device, tensor.dtype
-    return None
-
-
-def _run_device(device: str | torch.device | None, generator: Generator) -> torch.device:
-    """The device latents are made on: ``device``, which must be the generator's, or the generator's."""
-    placement = _placement(generator)
-    if device is None:
-        return placement[0] if placement else torch.device("cpu")
-    device = torch.device(device)
-    if placement is not None:
-        on = placement[0]
-        if on.type != device.type or (None not in (on.index, device.index) and on.index != device.index):
-            raise ValueError(f"the generator's weights are on {on} ({placement[1]}) but device={str(device)!r}: "
-                             f"move the generator with .to({str(device)!r}) or pass device={str(on)!r}")
-    return device
 
 
 def _check_classes(generator: Generator, classes: Sequence[int]) -> None:
@@ -217,7 +194,7 @@ def _check_classes(generator: Generator, classes: Sequence[int]) -> None:
 def _run_batch(generator: Generator, classifier: Classifier, z: torch.Tensor, labels: np.ndarray, *,
                truncation_psi: float, batch_index: int) -> dict[str, np.ndarray]:
     """Map, synthesise and classify one batch; return numpy arrays."""
-    generator_placement, classifier_placement = _placement(generator), _placement(classifier.module)
+    generator_placement, classifier_placement = placement(generator), placement(classifier.module)
     if generator_placement is not None:  # e.g. float64 weights get float64 latents
         z = z.to(dtype=generator_placement[1])
     c = None
@@ -343,7 +320,7 @@ def sample_pairs(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     _check_classes(generator, classes)
-    device = _run_device(device, generator)
+    device = run_device(device, generator)
     labels, seeds = pair_seeds(seed, classes=classes, samples_per_class=samples_per_class)
     store = None
     if cache_dir is not None:
