@@ -137,7 +137,11 @@ def pair_seeds(seed: int, *, classes: Sequence[int], samples_per_class: int) -> 
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     if not 1 <= samples_per_class <= _CLASS_STRIDE:
         raise ValueError(f"samples_per_class must be in [1, 2**20], got {samples_per_class}")
-    class_array = np.asarray(classes, dtype=np.int64)
+    raw = np.asarray(classes)
+    if raw.size and not (np.issubdtype(raw.dtype, np.integer) or (raw.dtype == object and all(
+            isinstance(value, (int, np.integer)) and not isinstance(value, bool) for value in raw.ravel()))):
+        raise ValueError(f"classes must be integer class ids (0.5 is refused, not truncated); got {list(classes)}")
+    class_array = raw.astype(np.int64)
     if class_array.ndim != 1 or class_array.size == 0:
         raise ValueError("classes must be a non-empty sequence of ints")
     if len(np.unique(class_array)) != class_array.size:

@@ -164,6 +164,18 @@ class PopulationView:
                                  width=width_inches)
 
 
+def _check_not_empty(table: ChangeTable | pd.DataFrame) -> None:
+    """TypeError for anything but a change table; ValueError, saying what to do, for one without rows."""
+    if not isinstance(table, (ChangeTable, pd.DataFrame)):
+        raise TypeError(f"table must be a ChangeTable or a DataFrame of changes, got {type(table).__name__}")
+    frame = table.frame if isinstance(table, ChangeTable) else table
+    if len(frame) == 0:
+        raise ValueError("the change table is empty (0 rows): the sweep it comes from measured no unit, seed and "
+                         "step, so there is no population to analyse; run the sweep over at least one unit and "
+                         "seed (linkviz.tuning.run_sweep), measure it (linkviz.quantify.pipeline.sweep_changes, or "
+                         "linkviz.quantify.unit_changes per unit) and pass the resulting ChangeTable")
+
+
 class PopulationAnalysis:
     """The population math behind :class:`linkviz.widgets.PopulationDashboard`.
 
@@ -189,12 +201,18 @@ class PopulationAnalysis:
         Confidence intervals of the concept finder.
     top : int
         Units listed by the concept finder.
+
+    Raises
+    ------
+    ValueError
+        If ``table`` has no rows (an empty sweep), naming what to run to fill it.
     """
 
     def __init__(self, table: ChangeTable | pd.DataFrame, *, step: int | None = None,
                  sparsity_index: Literal["hoyer", "treves_rolls"] = "hoyer", scaling: Scaling = "metric",
                  seed: int = 0, perplexity: float = 30.0, max_iter: int = 1000,
                  ci_method: Literal["t", "bootstrap"] = "t", top: int = 20) -> None:
+        _check_not_empty(table)
         self.table = table
         self.scaling = scaling
         self.options = {"step": step, "method": ci_method, "top": top, "seed": seed}

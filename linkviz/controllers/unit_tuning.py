@@ -208,10 +208,12 @@ class UnitTuning:
         IndexError
             If the unit, a seed or a class is out of range.
         ValueError
-            If ``parts`` is asked for without a segmenter, the segmenter returns malformed masks, or both
-            ``seeds`` and ``classes`` are given.
+            If ``value`` is not a finite number (NaN and inf are refused), the unit or a seed is not an integer,
+            ``parts`` is asked for without a segmenter, the segmenter returns malformed masks, or both ``seeds``
+            and ``classes`` are given.
         """
         unit = self.linked.stats.check_unit(unit)
+        value = self._check_value(unit, value)
         if seeds is None:
             seeds = self.default_seeds(classes=classes)
         elif classes is not None:
@@ -249,6 +251,18 @@ class UnitTuning:
         return TuningView(grid=grid, rows=len(rows), row_labels=ROW_LABELS[:len(rows)], caption_html=label,
                           arrows=arrows, parts=parts, fields=fields, original_parts=original_parts,
                           tuned_parts=tuned_parts, **common)
+
+    def _check_value(self, unit: int, value: float) -> float:
+        """``value`` as a float; TypeError for a non-number, ValueError for NaN or inf, naming the unit's range."""
+        stats = self.linked.stats
+        observed = f"observed {float(stats.min[unit]):.3g} … {float(stats.max[unit]):.3g}"
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"value must be a number to set unit {unit} to; got {value!r} ({type(value).__name__})"
+                             f"; pick one in the unit's range ({observed})")
+        if not np.isfinite(value):
+            raise ValueError(f"value must be a finite number; got {value!r} for unit {unit}, which would render "
+                             f"black tiles; pick one in the unit's range ({observed})")
+        return float(value)
 
     def _seed_set(self, seeds: tuple[int, ...]) -> _SeedSet:
         """The linked latents and reconstructions of ``seeds`` (cached, at most 8 seed sets)."""

@@ -9,6 +9,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from linkviz.models.safetensors_io import check_safetensors_file
+
 __all__ = ["ExplainerHead", "TrainedExplainer", "load_explainer"]
 
 _FORMAT = "linkviz.lavise.explainer/1"
@@ -123,9 +125,7 @@ def load_explainer(path: str | Path, *, device: str | torch.device = "cpu") -> T
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"explainer file {path} not found")
+    path = check_safetensors_file(path, what="LaViSE explainer")
     with safe_open(str(path), framework="pt") as handle:
         metadata = handle.metadata() or {}
     if "lavise" not in metadata:

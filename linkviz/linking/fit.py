@@ -189,6 +189,47 @@ def _final_fit(total: _Moments, alpha: float, w_dim: int, noise_floor: float
     return coefficients, intercept, max(sse, 0.0) / (total.n * w_dim)
 
 
+def _row_groups(array: np.ndarray) -> np.ndarray:
+    """Id of each row of ``array`` (N, dim), equal for rows with the same bytes (so ``0.0`` and ``-0.0`` differ)."""
+    rows = np.ascontiguousarray(array)
+    as_bytes = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
+    return np.unique(as_bytes, return_inverse=True)[1].ravel()
+
+
+def _duplicate_groups(r: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, int]:
+    """Group id of each pair, shape (N,), equal for exact copies of one (r, w) row, and the number of extra copies.
+
+    Groups are numbered in order of first appearance, so de-duplicated pairs get the same folds as their copies.
+    """
+    r_groups, w_groups = _row_groups(r), _row_groups(w)
+    keys = r_groups * (int(w_groups.max(initial=0)) + 1) + w_groups
+    _, first, groups = np.unique(keys, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    return rank[groups.ravel()], len(r) - len(first)
+
+
+def _cv_folds(groups: np.ndarray, n_duplicates: int, cv: int, seed: int) -> list[np.ndarray]:
+    """Indices of the pairs held out in each of ``cv`` folds; copies of one pair always share a fold.
+
+    Without duplicates this is ``array_split(permutation(N), cv)``; with them, the distinct pairs are permuted
+    and split into ``cv`` folds (GroupKFold-style) and each fold takes every copy of its pairs.
+    """
+    rng = np.random.default_rng(seed)
+    if n_duplicates == 0:
+        return np.array_split(rng.permutation(len(groups)), cv)
+    n_groups = int(groups.max()) + 1
+    if n_groups < cv:
+        raise ValueError(f"only {n_groups} distinct (r, w) pairs among {len(groups)} (the rest are exact copies); "
+                         f"{cv}-fold cross-validation needs at least cv={cv} distinct pairs: sample more pairs "
+                         "or drop the copies")
+    fold_of_group = np.empty(n_groups, dtype=np.int64)
+    for fold, members in enumerate(np.array_split(rng.permutation(n_groups), cv)):
+        fold_of_group[members] = fold
+    fold_of_pair = fold_of_group[groups]
+    return [np.flatnonzero(fold_of_pair == fold) for fold in range(cv)]
+
+
 def _check_options(method: str, alphas: Sequence[float] | None, cv: int, n: int) -> None:
     if method not in ("ols", "ridge"):
         raise ValueError(f"method must be 'ols' or 'ridge', got {method!r}")
@@ -236,7 +277,8 @@ def fit_linear_link(
     cv : int
         Number of folds (>= 2); also used to report OLS's held-out MSE.
     seed : int
-        Seed of the random fold assignment.
+        Seed of the random fold assignment. Exact copies of a pair always share a fold (folds are drawn over the
+        distinct pairs, like ``GroupKFold``).
 
     Returns
     -------
@@ -247,12 +289,15 @@ def fit_linear_link(
     ------
     ValueError
         If ``r`` or ``w`` is not 2-D, has NaN or inf (the count is given), their row counts differ, there are
-        fewer than ``cv`` pairs, or ``method``, ``alphas`` or ``cv`` is invalid.
+        fewer than ``cv`` (distinct) pairs, or ``method``, ``alphas`` or ``cv`` is invalid.
 
     Warns
     -----
     UserWarning
         When ``method="ols"`` gets ``N <= D + 1`` pairs (OLS would interpolate); ridge is fitted instead.
+    UserWarning
+        When some pairs are exact copies of others (the count is given). Copies of one pair are always put in the
+        same fold, so the held-out error (and the chosen ``alpha``) is not fooled by a copy seen in training.
     """
     r, w = validate_pairs(r, w)
     n, d = r.shape
@@ -262,7 +307,15 @@ def fit_linear_link(
                       "interpolate; falling back to ridge with alpha chosen by cross-validation", stacklevel=2)
         method = "ridge"
 
-    folds = np.array_split(np.random.default_rng(seed).permutation(n), cv)
+    if method == "ridge" and alphas is None and not np.ptp(r, axis=0).any():
+        raise ValueError("every unit of r is constant over the pairs; there is nothing to regress on")
+    groups, n_duplicates = _duplicate_groups(r, w)
+    if n_duplicates:
+        warnings.warn(f"found {n_duplicates} exact duplicate (r, w) pairs among N={n} (only {n - n_duplicates} "
+                      "distinct); copies of one pair are kept in the same cross-validation fold so they do not "
+                      "leak into the held-out error, but they still weigh more in the fit: de-duplicate the pairs "
+                      "if the copies are accidental", stacklevel=2)
+    folds = _cv_folds(groups, n_duplicates, cv, seed)
     r_shift = r.mean(axis=0, dtype=np.float64)
     w_shift = w.mean(axis=0, dtype=np.float64)
     fold_moments = _fold_moments(r, w, folds, r_shift, w_shift)

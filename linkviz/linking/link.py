@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from linkviz.models.safetensors_io import load_safetensors
+
 __all__ = ["LinearLink", "check_activations"]
 
 
@@ -73,10 +75,21 @@ class LinearLink:
 
     @classmethod
     def load(cls, path: str | Path) -> LinearLink:
-        """Read a link written by :meth:`save` (no unpickling)."""
-        from safetensors.numpy import load_file
+        """Read a link written by :meth:`save` (no unpickling).
 
-        tensors = load_file(str(path))
+        Raises
+        ------
+        FileNotFoundError
+            If there is no file at ``path``.
+        ValueError
+            If the file is not a safetensors file (a pickle or garbage; the message names the file and what it
+            looks like), or it lacks the ``weight`` and ``bias`` tensors.
+        """
+        tensors = load_safetensors(path, framework="numpy", what="linear link")
+        missing = [name for name in ("weight", "bias") if name not in tensors]
+        if missing:
+            raise ValueError(f"{path} is a safetensors file but not a linear link: it lacks {missing} (it holds "
+                             f"{sorted(tensors)[:10]}); write links with LinearLink.save")
         return cls(weight=tensors["weight"], bias=tensors["bias"])
 
 

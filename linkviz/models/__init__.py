@@ -13,7 +13,14 @@ from linkviz.models.efficientnet import (
     load_efficientnet_lite0,
 )
 from linkviz.models.generator import Generator, GeneratorOutputError, check_generated, one_hot
-from linkviz.models.hooks import ActivationCache, LayerNotFoundError, hooks, resolve_module, run_with_cache
+from linkviz.models.hooks import (
+    ActivationCache,
+    LayerCalledTwiceError,
+    LayerNotFoundError,
+    hooks,
+    resolve_module,
+    run_with_cache,
+)
 from linkviz.models.modules import eval_mode, module_device
 
 __all__ = [
@@ -25,6 +32,7 @@ __all__ = [
     "FunctionEdit",
     "Generator",
     "GeneratorOutputError",
+    "LayerCalledTwiceError",
     "LayerNotFoundError",
     "MissingAssetError",
     "StyleGANAdapter",

@@ -257,6 +257,11 @@ def load_stylegan_pickle(
         If the StyleGAN code is not importable.
     KeyError
         If ``key`` is not in the pickled dict.
+    TypeError
+        If the pickle is not a dict, or ``key`` holds something other than a generator module (the message
+        names the type found and the key).
+    ValueError
+        If the file is not a pickle at all (a safetensors file, garbage, a truncated download).
     """
     path = Path(path)
     if not path.is_file():
@@ -277,10 +282,18 @@ def load_stylegan_pickle(
                 "repository (the folder holding dnnlib/ and torch_utils/) on sys.path, e.g. "
                 "sys.path.insert(0, '/path/to/stylegan3')"
             ) from error
+        except (pickle.UnpicklingError, EOFError) as error:
+            raise ValueError(f"{path} is not a pickle, so not a StyleGAN network pickle ({error}); pass the .pkl "
+                             "file of a StyleGAN2 / StyleGAN3 / StyleGAN-XL release") from error
     if not isinstance(networks, dict):
         raise TypeError(f"{path} holds a {type(networks).__name__}, not a StyleGAN network dict")
     if key not in networks:
         raise KeyError(f"{path} has no network {key!r}; available keys: {sorted(map(str, networks))}")
     G = networks[key]
+    if not isinstance(G, nn.Module) or not all(hasattr(G, name) for name in ("mapping", "synthesis")):
+        found = {str(name): type(value).__name__ for name, value in networks.items()}
+        raise TypeError(f"{path}[{key!r}] is a {type(G).__name__}, not a StyleGAN generator (an nn.Module with "
+                        f"mapping and synthesis); the pickle holds {found}: pass key= the generator's key "
+                        "(usually 'G_ema')")
     G.eval().requires_grad_(False).to(device)
     return StyleGANAdapter(G)

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from linkviz.models.edits import Edit
 from linkviz.models.generator import check_generated
-from linkviz.models.hooks import hooks, resolve_module
+from linkviz.models.hooks import check_called_once, counted_hooks, resolve_module
 
 __all__ = ["Classifier", "ClassifierSpec", "preprocess", "unwrap_classifier"]
 
@@ -218,24 +218,70 @@ class Classifier:
         logits : Tensor, shape [N, K]
         r : Tensor, shape [N, D]
             The penultimate layer's output, flattened.
+
+        Notes
+        -----
+        Images from any device and floating dtype are moved to the module's device and preprocessed in at least
+        float32, then cast to the module's dtype (a half-precision classifier gets half-precision input);
+        ``logits`` and ``r`` come back in at least float32.
+
+        Raises
+        ------
+        GeneratorOutputError
+            If ``images`` is not a float tensor [N, 3, H, W] in ``[-1, 1]``.
+        ValueError
+            If the module's parameters span several devices or floating dtypes, the penultimate layer or an edited
+            layer runs more than once per forward pass, or the logits do not have one column per class name.
         """
-        x = preprocess(images.to(self.device), self._spec)
+        device, dtype = self._placement()
+        if isinstance(images, Tensor) and images.is_floating_point():  # others: preprocess says what is wrong
+            images = images.to(device=device, dtype=torch.promote_types(dtype, torch.float32))
+        x = preprocess(images, self._spec).to(dtype)
         layer = self._spec.penultimate_layer
+        edits = tuple(edits)
         with (torch.enable_grad() if grad else torch.no_grad(),
-              hooks(self._module, capture=(layer,), edits=edits) as store):
+              counted_hooks(self._module, capture=(layer,), edits=edits) as (store, calls)):
             logits = self._module(x)
+        check_called_once(calls, (layer, *(edit.layer for edit in edits)))
         self._check_logits(logits, n_images=x.shape[0])
         if layer not in store:
             raise RuntimeError(f"penultimate layer {layer!r} was not called during the forward pass")
-        return logits, store[layer].flatten(start_dim=1)
+        output_dtype = torch.promote_types(logits.dtype, torch.float32)
+        return logits.to(output_dtype), store[layer].flatten(start_dim=1).to(output_dtype)
 
     def logits_from_penultimate(self, r: Tensor, *, grad: bool = False) -> Tensor:
-        """Apply ``spec.head_layer`` to features ``r [N, D]`` and return logits ``[N, K]``."""
+        """Apply ``spec.head_layer`` to features ``r [N, D]`` and return logits ``[N, K]``.
+
+        ``r`` is moved to the module's device and dtype; logits come back in at least float32.
+        """
         if self._spec.head_layer is None:
             raise ValueError("the spec names no head_layer; set ClassifierSpec(head_layer=...) to map r to logits")
         head = resolve_module(self._module, self._spec.head_layer)
+        device, dtype = self._placement()
         with torch.enable_grad() if grad else torch.no_grad():
-            return head(r.to(self.device))
+            logits = head(torch.as_tensor(r).to(device=device, dtype=dtype))
+        return logits.to(torch.promote_types(logits.dtype, torch.float32))
+
+    def _placement(self) -> tuple[torch.device, torch.dtype]:
+        """The one device and floating dtype of the module's parameters and buffers (CPU, float32 without any).
+
+        Raises
+        ------
+        ValueError
+            If they are spread over several devices or floating dtypes, naming them.
+        """
+        tensors = (*self._module.parameters(), *self._module.buffers())
+        devices = sorted({str(t.device) for t in tensors})
+        dtypes = sorted({str(t.dtype) for t in tensors if t.is_floating_point()})
+        if len(devices) > 1:
+            raise ValueError(f"the classifier's parameters and buffers are on several devices ({', '.join(devices)}); "
+                             "move the whole module to one, e.g. classifier.to('cpu')")
+        if len(dtypes) > 1:
+            raise ValueError(f"the classifier's parameters and buffers have several floating dtypes "
+                             f"({', '.join(dtypes)}); cast the whole module to one, e.g. module.float()")
+        device = torch.device(devices[0]) if devices else torch.device("cpu")
+        dtype = next((t.dtype for t in tensors if t.is_floating_point()), torch.float32)
+        return device, dtype
 
     def _check_logits(self, logits: Tensor, *, n_images: int) -> None:
         if self._logits_checked:

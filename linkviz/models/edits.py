@@ -97,6 +97,23 @@ def _edit_units(output: Tensor, units: tuple[int, ...] | None, layer: str,
     return output.index_copy(1, index, edited.to(output.dtype))
 
 
+def _check_finite_value(value: float | Sequence[float] | Tensor, layer: str) -> None:
+    """TypeError for a value that is not numbers; ValueError, with the count, for NaN or inf in it."""
+    if isinstance(value, Tensor):
+        values = value.detach()
+    else:
+        try:
+            values = torch.as_tensor(np.asarray(value, dtype=np.float64))
+        except (TypeError, ValueError):
+            raise TypeError(f"edit value for layer {layer!r} must be a number, a sequence of numbers or a tensor; "
+                            f"got {value!r}") from None
+    if values.is_floating_point() or values.is_complex():
+        n_bad = int((~torch.isfinite(values)).sum())
+        if n_bad:
+            raise ValueError(f"edit value for layer {layer!r} has {n_bad} non-finite entries (NaN or inf) out of "
+                             f"{values.numel()}: {value!r}; an edit must set, add or scale by finite numbers")
+
+
 @dataclass(frozen=True)
 class UnitEdit:
     """An edit of some channels of one layer's output.
@@ -120,7 +137,9 @@ class UnitEdit:
     Raises
     ------
     ValueError
-        For an unknown mode, a non-integer unit or duplicate units.
+        For an unknown mode, a non-integer unit, duplicate units, or NaN or inf in ``value``.
+    TypeError
+        For a ``value`` that is not numbers.
     """
 
     layer: str
@@ -131,6 +150,7 @@ class UnitEdit:
     def __post_init__(self) -> None:
         object.__setattr__(self, "units", _check_units(self.units, self.layer))
         _check_mode(self.mode)
+        _check_finite_value(self.value, self.layer)
 
     def apply(self, output: Tensor) -> Tensor:
         """Return an edited copy of a layer output.

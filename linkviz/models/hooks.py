@@ -19,10 +19,13 @@ __all__ = [
     "ActivationCache",
     "Edit",
     "FunctionEdit",
+    "LayerCalledTwiceError",
     "LayerNotFoundError",
     "UnitEdit",
     "as_unit",
     "as_units",
+    "check_called_once",
+    "counted_hooks",
     "hooks",
     "resolve_module",
     "run_with_cache",
@@ -129,8 +132,49 @@ def _first_tensor_index(output: Any) -> int | None:
                     "tuple containing a tensor")
 
 
-def _make_hook(name: str, edits: tuple[Edit, ...], store: dict[str, Tensor] | None, *, detach: bool):
+class LayerCalledTwiceError(ValueError):
+    """A hooked layer that ran more than once in one forward pass, so "its output" is ambiguous.
+
+    Parameters
+    ----------
+    name : str
+        The layer's dotted name.
+    n_calls : int
+        How many times it ran in the forward pass.
+    """
+
+    def __init__(self, name: str, n_calls: int) -> None:
+        super().__init__(name, n_calls)
+        self.name = name
+        self.n_calls = n_calls
+
+    def __str__(self) -> str:
+        parent = self.name.rpartition(".")[0]
+        hint = f" such as its parent {parent!r}" if parent else ""
+        return (f"layer {self.name!r} was called {self.n_calls} times per forward pass (the module object is reused, "
+                "like the ReLU of a torchvision ResNet BasicBlock), so its output is ambiguous and an edit would "
+                f"apply to every call; hook a module that is called once{hint}, or give each use its own module")
+
+
+def check_called_once(calls: Mapping[str, int], names: Iterable[str]) -> None:
+    """Raise :class:`LayerCalledTwiceError` for the first of ``names`` that ran more than once.
+
+    Parameters
+    ----------
+    calls : mapping of str to int
+        Calls per layer during one forward pass, as counted by :func:`counted_hooks`.
+    names : iterable of str
+        The layers that must have run at most once.
+    """
+    for name in names:
+        if calls.get(name, 0) > 1:
+            raise LayerCalledTwiceError(name, calls[name])
+
+
+def _make_hook(name: str, edits: tuple[Edit, ...], store: dict[str, Tensor] | None, calls: dict[str, int], *,
+               detach: bool):
     def hook(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> Any:
+        calls[name] = calls.get(name, 0) + 1
         position = _first_tensor_index(output)
         tensor = output if position is None else output[position]
         for edit in edits:
@@ -144,6 +188,40 @@ def _make_hook(name: str, edits: tuple[Edit, ...], store: dict[str, Tensor] | No
         return output[:position] + (tensor,) + output[position + 1:]
 
     return hook
+
+
+@contextmanager
+def counted_hooks(
+    model: nn.Module,
+    *,
+    capture: Iterable[str] = (),
+    edits: Iterable[Edit] = (),
+    detach: bool = False,
+) -> Iterator[tuple[dict[str, Tensor], dict[str, int]]]:
+    """:func:`hooks` that also yields how many times each hooked layer ran, ``{layer: n_calls}``.
+
+    The counts add up over every forward pass in the block; reset them (``calls.clear()``) between passes and
+    check them with :func:`check_called_once`.
+    """
+    capture = tuple(dict.fromkeys(capture))
+    edits = tuple(edits)
+    for edit in edits:
+        if not isinstance(edit, (UnitEdit, FunctionEdit)):
+            raise TypeError(f"edits must be UnitEdit or FunctionEdit objects; got {type(edit).__name__}")
+    names = tuple(dict.fromkeys(capture + tuple(edit.layer for edit in edits)))
+    modules = {name: resolve_module(model, name) for name in names}
+    store: dict[str, Tensor] = {}
+    calls: dict[str, int] = {}
+    handles = []
+    try:
+        for name, module in modules.items():
+            layer_edits = tuple(edit for edit in edits if edit.layer == name)
+            hook = _make_hook(name, layer_edits, store if name in capture else None, calls, detach=detach)
+            handles.append(module.register_forward_hook(hook))
+        yield store, calls
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 @contextmanager
@@ -174,25 +252,14 @@ def hooks(
     ------
     dict of str to Tensor
         Filled with ``{layer: output}`` by each forward pass; for tuple outputs, the first tensor element.
+
+    Notes
+    -----
+    A module object that runs several times in one pass (a reused ReLU) is edited on every call and its last
+    output is stored; :func:`run_with_cache` refuses such layers, and :func:`counted_hooks` lets a caller check.
     """
-    capture = tuple(dict.fromkeys(capture))
-    edits = tuple(edits)
-    for edit in edits:
-        if not isinstance(edit, (UnitEdit, FunctionEdit)):
-            raise TypeError(f"edits must be UnitEdit or FunctionEdit objects; got {type(edit).__name__}")
-    names = tuple(dict.fromkeys(capture + tuple(edit.layer for edit in edits)))
-    modules = {name: resolve_module(model, name) for name in names}
-    store: dict[str, Tensor] = {}
-    handles = []
-    try:
-        for name, module in modules.items():
-            layer_edits = tuple(edit for edit in edits if edit.layer == name)
-            hook = _make_hook(name, layer_edits, store if name in capture else None, detach=detach)
-            handles.append(module.register_forward_hook(hook))
+    with counted_hooks(model, capture=capture, edits=edits, detach=detach) as (store, _):
         yield store
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 def run_with_cache(
@@ -224,10 +291,20 @@ def run_with_cache(
         The model output, e.g. logits [N, K].
     cache : ActivationCache
         ``{layer: activation}`` for each requested layer.
+
+    Raises
+    ------
+    LayerCalledTwiceError
+        A ``ValueError``: a captured or edited layer ran more than once in the forward pass (a reused module,
+        such as ``layer1.0.relu`` of a torchvision ResNet); hook a module that runs once instead.
+    RuntimeError
+        A requested layer exists but did not run.
     """
     layers = (layers,) if isinstance(layers, str) else tuple(layers)
-    with hooks(model, capture=layers, edits=edits, detach=detach) as store:
+    edits = tuple(edits)
+    with counted_hooks(model, capture=layers, edits=edits, detach=detach) as (store, calls):
         output = model(x)
+    check_called_once(calls, (*layers, *(edit.layer for edit in edits)))
     missing = [name for name in layers if name not in store]
     if missing:
         raise RuntimeError(f"layers {missing} exist but were not called during the forward pass")

@@ -14,7 +14,8 @@ entropy         ``H_s - H_s0`` in bits.
 eccentricity    ``e_s - e_s0`` per component matched to the reference step, mean weighted by the reference
                 component's area.
 angle           ``wrap(theta_s - theta_s0)`` in degrees in ``(-90, 90]`` (axial), per matched component whose
-                eccentricity is at least ``angle_min_eccentricity`` at both steps (a near-disk has no angle),
+                eccentricity is at least ``angle_min_eccentricity`` at both steps (a near-disk has no angle;
+                see :func:`~linkviz.quantify.component_ellipses.has_orientation`),
                 weighted likewise.
 ==============  ==========================================================================================
 
@@ -34,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from linkviz.quantify.component_ellipses import wrap_axial_degrees
+from linkviz.quantify.component_ellipses import ANGLE_MIN_ECCENTRICITY, has_orientation, wrap_axial_degrees
 from linkviz.quantify.part_metrics import METRICS, PartMeasurements, measure_parts, visibility_threshold
 
 __all__ = ["ChangeTable", "aggregate_changes", "part_changes", "relative_area_change", "unit_changes"]
@@ -106,8 +107,10 @@ def _shape_changes(measurements: PartMeasurements, angle_min_eccentricity: float
     pairs = pairs.assign(
         d_eccentricity=pairs["eccentricity"] - pairs["eccentricity_ref"],
         d_angle=wrap_axial_degrees(pairs["angle"].to_numpy() - pairs["angle_ref"].to_numpy()),
-        has_axis=(pairs["eccentricity"] >= angle_min_eccentricity)
-        & (pairs["eccentricity_ref"] >= angle_min_eccentricity))
+        has_axis=has_orientation(pairs["eccentricity"].to_numpy(), pairs["area"].to_numpy(),
+                                 min_eccentricity=angle_min_eccentricity)
+        & has_orientation(pairs["eccentricity_ref"].to_numpy(), pairs["area_ref"].to_numpy(),
+                          min_eccentricity=angle_min_eccentricity))
     rows = []
     for (step, label), group in pairs.groupby(["step", "label"], sort=False):
         weights = group["area_ref"].to_numpy(dtype=np.float64)
@@ -120,7 +123,8 @@ def _shape_changes(measurements: PartMeasurements, angle_min_eccentricity: float
 
 
 def part_changes(measurements: PartMeasurements, *, unit: int, seed: int, visibility: float | None = None,
-                 area_floor: float | None = None, angle_min_eccentricity: float = 0.3) -> ChangeTable:
+                 area_floor: float | None = None,
+                 angle_min_eccentricity: float = ANGLE_MIN_ECCENTRICITY) -> ChangeTable:
     """Changes of every metric of every label at every step, relative to the measurements' reference step.
 
     Parameters
@@ -135,7 +139,8 @@ def part_changes(measurements: PartMeasurements, *, unit: int, seed: int, visibi
     area_floor : float, optional
         Smallest divisor of the relative area change, > 0. Default: the scaled visibility threshold.
     angle_min_eccentricity : float
-        Components rounder than this (at either step) are left out of the angle change.
+        Components rounder than this (at either step) are left out of the angle change, as are components whose
+        axes differ by less than the pixel grid can make (:func:`~linkviz.quantify.component_ellipses.has_orientation`).
 
     Returns
     -------
@@ -172,7 +177,7 @@ def part_changes(measurements: PartMeasurements, *, unit: int, seed: int, visibi
 def unit_changes(images: np.ndarray, masks: np.ndarray, labels: Sequence[str], *, unit: int,
                  reference_steps: int | Sequence[int], seeds: Sequence[int] | None = None,
                  visibility: float | None = None, area_floor: float | None = None,
-                 angle_min_eccentricity: float = 0.3, **measure_kwargs: Any) -> ChangeTable:
+                 angle_min_eccentricity: float = ANGLE_MIN_ECCENTRICITY, **measure_kwargs: Any) -> ChangeTable:
     """Measure and compare every seed's tuning sequence of one unit (e.g. ``SweepResult.images(unit)``).
 
     Parameters

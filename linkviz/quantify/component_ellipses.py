@@ -15,7 +15,23 @@ from scipy.optimize import linear_sum_assignment
 from skimage.measure import label as label_components
 from skimage.measure import regionprops
 
-__all__ = ["ComponentEllipse", "component_ellipses", "match_components", "weighted_shape", "wrap_axial_degrees"]
+__all__ = [
+    "ANGLE_MIN_ECCENTRICITY",
+    "AXIS_TOLERANCE_PIXELS",
+    "ComponentEllipse",
+    "component_ellipses",
+    "has_orientation",
+    "match_components",
+    "weighted_shape",
+    "wrap_axial_degrees",
+]
+
+#: Components rounder than this eccentricity (axis ratio above 0.95) have no angle.
+ANGLE_MIN_ECCENTRICITY = 0.3
+#: Full moment-ellipse axes closer than this (pixels) are equal up to the pixel grid: over digitised disks of radius
+#: 1.5 to 30 px at every sub-pixel centre the two axes differ by up to 1.23 px (each end of an axis moves by up to
+#: half a pixel), so a component whose axes differ by less has no orientation.
+AXIS_TOLERANCE_PIXELS = 1.5
 
 
 def wrap_axial_degrees(delta: float | np.ndarray) -> float | np.ndarray:
@@ -95,12 +111,47 @@ def component_ellipses(mask: np.ndarray, *, connectivity: int = 2,
     return ellipses, n_skipped
 
 
-def weighted_shape(ellipses: Sequence[ComponentEllipse]) -> tuple[float, float]:
+def has_orientation(eccentricity: float | np.ndarray, area: float | np.ndarray, *,
+                    min_eccentricity: float = ANGLE_MIN_ECCENTRICITY) -> bool | np.ndarray:
+    """Whether a moment ellipse has a defined major-axis angle: not a near-disk.
+
+    Orientation is undefined when the two second moments are equal up to the pixel grid. An ellipse of ``area``
+    pixels and eccentricity ``e`` has full axes ``M = sqrt(4 area / (pi sqrt(1 - e^2)))`` and
+    ``m = M sqrt(1 - e^2)``; it has an orientation when ``e >= min_eccentricity`` and
+    ``M - m >= AXIS_TOLERANCE_PIXELS`` (what pixel discretisation can do to a disk).
+
+    Parameters
+    ----------
+    eccentricity, area : float or ndarray of float, same shape
+        Of each component.
+    min_eccentricity : float
+        The eccentricity floor, :data:`ANGLE_MIN_ECCENTRICITY` by default.
+
+    Returns
+    -------
+    bool or ndarray of bool
+    """
+    eccentricity = np.asarray(eccentricity, dtype=np.float64)
+    ratio = np.sqrt(np.clip(1.0 - eccentricity ** 2, 0.0, 1.0))  # minor / major
+    with np.errstate(divide="ignore", invalid="ignore"):
+        major = np.sqrt(4.0 * np.asarray(area, dtype=np.float64) / (np.pi * ratio))
+        axis_difference = np.where(ratio > 0, major * (1.0 - ratio), np.inf)  # a segment has an axis
+    oriented = (eccentricity >= min_eccentricity) & (axis_difference >= AXIS_TOLERANCE_PIXELS)
+    return bool(oriented) if oriented.ndim == 0 else oriented
+
+
+def weighted_shape(ellipses: Sequence[ComponentEllipse], *,
+                   min_eccentricity: float = ANGLE_MIN_ECCENTRICITY) -> tuple[float, float]:
     """Area-weighted eccentricity and axial mean angle (degrees) of a part's components (NaN, NaN if none).
+
+    The angle averages only the components with an orientation (:func:`has_orientation`); it is NaN when every
+    component is a near-disk.
 
     Parameters
     ----------
     ellipses : sequence of ComponentEllipse
+    min_eccentricity : float
+        As in :func:`has_orientation`.
 
     Returns
     -------
@@ -110,7 +161,12 @@ def weighted_shape(ellipses: Sequence[ComponentEllipse]) -> tuple[float, float]:
         return float("nan"), float("nan")
     weights = np.array([e.area for e in ellipses], dtype=np.float64)
     eccentricity = float(np.average([e.eccentricity for e in ellipses], weights=weights))
-    doubled = np.radians(2.0 * np.array([e.angle for e in ellipses]))
+    oriented = has_orientation(np.array([e.eccentricity for e in ellipses]), weights,
+                               min_eccentricity=min_eccentricity)
+    if not np.any(oriented):
+        return eccentricity, float("nan")
+    weights = weights[oriented]
+    doubled = np.radians(2.0 * np.array([e.angle for e in ellipses])[oriented])
     angle = np.degrees(np.arctan2(weights @ np.sin(doubled), weights @ np.cos(doubled))) / 2.0
     return eccentricity, wrap_axial_degrees(angle)
 

@@ -18,7 +18,13 @@ Conventions
   Components smaller than ``min_component_area`` pixels (by default single pixels) have no ellipse: they are
   skipped and counted. A part's value is the area-weighted mean over its components (the axial mean, on doubled
   angles, for the angle).
+  A near-disk has no orientation: a component whose eccentricity is below
+  :data:`~linkviz.quantify.component_ellipses.ANGLE_MIN_ECCENTRICITY` (the threshold :func:`part_changes` uses) or
+  whose two axes differ by less than the pixel grid can make
+  (:data:`~linkviz.quantify.component_ellipses.AXIS_TOLERANCE_PIXELS`) is left out of the angle, and a part with
+  only such components has angle NaN (:func:`~linkviz.quantify.component_ellipses.has_orientation`).
 - Metrics of an empty part are NaN, except its area, which is 0.
+- A part mask is boolean (or integer 0/1) of the image's shape; float masks (soft or NaN) are refused.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from skimage.filters.rank import entropy as rank_entropy
 from skimage.morphology import disk
 
 from linkviz.quantify.component_ellipses import (
+    ANGLE_MIN_ECCENTRICITY,
     component_ellipses,
     match_components,
     weighted_shape,
@@ -61,9 +68,21 @@ def _check_image(image: np.ndarray) -> None:
 
 
 def _check_mask(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``mask`` as bool (H, W); it must be boolean, or integer 0/1, and of the image's shape."""
     mask = np.asarray(mask)
     if mask.shape != shape:
         raise ValueError(f"mask shape {mask.shape} does not match the image's {shape}")
+    if mask.dtype == bool:
+        return mask
+    if not np.issubdtype(mask.dtype, np.integer):
+        n_nan = int(np.isnan(mask).sum()) if np.issubdtype(mask.dtype, np.floating) else 0
+        nan_note = f", {n_nan} of them NaN" if n_nan else ""
+        raise ValueError(f"mask must be boolean (or integer 0/1) marking the part's pixels; got dtype {mask.dtype}"
+                         f"{nan_note}: threshold a soft mask (mask > 0.5) or compare a label map (labels == i)")
+    values = np.unique(mask)
+    if not np.isin(values, (0, 1)).all():
+        raise ValueError(f"an integer mask must hold only 0 and 1; got values {values[:10].tolist()}: for a label "
+                         "map, pass the part's pixels (labels == i)")
     return mask.astype(bool)
 
 
@@ -163,9 +182,12 @@ def part_eccentricity(image: np.ndarray, mask: np.ndarray, *, connectivity: int 
     return weighted_shape(ellipses)[0]
 
 
-def part_angle(image: np.ndarray, mask: np.ndarray, *, connectivity: int = 2,
-               min_component_area: int = 2) -> float:
-    """Area-weighted axial mean major-axis angle of the part's components, degrees in ``(-90, 90]``; NaN if none.
+def part_angle(image: np.ndarray, mask: np.ndarray, *, connectivity: int = 2, min_component_area: int = 2,
+               min_eccentricity: float = ANGLE_MIN_ECCENTRICITY) -> float:
+    """Area-weighted axial mean major-axis angle of the part's oriented components, degrees in ``(-90, 90]``.
+
+    A round component has no orientation (its two second moments are equal up to the pixel grid), so it is left
+    out; the angle is NaN for a part without components or with only near-disks (a disk gets NaN, not 45).
 
     Parameters
     ----------
@@ -174,10 +196,19 @@ def part_angle(image: np.ndarray, mask: np.ndarray, *, connectivity: int = 2,
     mask : ndarray of bool, shape (H, W)
     connectivity, min_component_area
         As in :func:`~linkviz.quantify.component_ellipses.component_ellipses`.
+    min_eccentricity : float
+        Components rounder than this have no angle; the default is the threshold of :func:`part_changes`
+        (see :func:`~linkviz.quantify.component_ellipses.has_orientation`, which also needs the axes to differ by
+        more than the pixel grid can make them).
+
+    Raises
+    ------
+    ValueError
+        If ``mask`` is not boolean (or integer 0/1) of the image's shape.
     """
     ellipses, _ = component_ellipses(_check_mask(mask, image.shape[:2]), connectivity=connectivity,
                                      min_component_area=min_component_area)
-    return weighted_shape(ellipses)[1]
+    return weighted_shape(ellipses, min_eccentricity=min_eccentricity)[1]
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ __all__ = ["Segmenter", "sweep_changes"]
 #: A segmenter: uint8 RGB images ``[M, H, W, 3]`` -> integer label maps ``[M, H, W]``.
 Segmenter = Callable[[np.ndarray], np.ndarray]
 
-_FORMAT_VERSION = 2  # 2: the metric names and unit_changes' defaults are part of the key
+_FORMAT_VERSION = 3  # 2: metric names and unit_changes defaults in the key; 3: near-disk parts have no angle
 _NAMESPACE = "changes"
 _KEYS = ("unit", "seed", "step", "label", "metric", "value", "baseline", "change", "visible")
 

@@ -113,3 +113,13 @@ def test_concept_finder_ranks_the_planted_units(analysis):
     none = ConceptRanking(label="ear", metric="area", sign=-1, table=ranking.table.iloc[:0])  # nothing found
     assert len(none.table) == 0 and "no unit changes it" in none.html and none.options() == []
     assert isinstance(none.figure(), Figure)
+
+
+def test_an_empty_sweep_is_named_as_such_not_a_sparsity_error():
+    from linkviz.quantify import ChangeTable
+
+    for empty in (ChangeTable.concat([]), planted_table(np.arange(3)).frame.iloc[:0]):
+        with pytest.raises(ValueError, match=r"change table is empty \(0 rows\).*run the sweep over at least one unit"):
+            PopulationAnalysis(empty)
+    with pytest.raises(TypeError, match="table must be a ChangeTable or a DataFrame of changes, got list"):
+        PopulationAnalysis([])

@@ -78,6 +78,20 @@ def test_bad_choices_are_refused_with_a_reason(identity_linked):
         UnitTuning(identity_linked, segment_from="pixels")
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -np.inf, np.float32("nan")])
+def test_a_non_finite_value_is_refused_not_drawn_black(identity_linked, value):
+    tuning = UnitTuning(identity_linked)
+    with pytest.raises(ValueError, match=r"value must be a finite number; got .*(nan|inf).* for unit 1.*observed"):
+        tuning.compute(1, value, (0,))
+
+
+def test_a_value_that_is_not_a_number_is_refused(identity_linked):
+    tuning = UnitTuning(identity_linked)
+    with pytest.raises(TypeError, match=r"value must be a number to set unit 0 to; got '1\.5' \(str\)"):
+        tuning.compute(0, "1.5", (0,))
+    assert tuning.compute(0, np.float32(1.5), (0,)).value == 1.5 and tuning.compute(0, 2, (0,)).value == 2.0
+
+
 def test_originals_are_rendered_once_per_seed_set(identity_linked):
     tuning = UnitTuning(identity_linked)
     tuning.compute(0, 1.0, (0, 1))

@@ -132,6 +132,27 @@ def test_bad_input_raises_clear_errors(r, w, kwargs, message):
         fit_linear_link(r, w, **kwargs)
 
 
+def test_duplicated_pairs_share_a_fold_and_warn():
+    # Each pair copied 5 times, shuffled: with copies split across folds the held-out error rewards
+    # interpolation and CV picks a tiny penalty. Ridge on 5 copies with penalty 5a is ridge on the distinct
+    # pairs with penalty a, so the per-copy penalty must match the de-duplicated choice up to CV noise.
+    r, w, _, _ = _planted(60, 40, 3, noise=5.0, seed=11)
+    copies = 5
+    order = np.random.default_rng(12).permutation(copies * len(r))
+    r_copied, w_copied = np.repeat(r, copies, axis=0)[order], np.repeat(w, copies, axis=0)[order]
+    distinct = fit_linear_link(r, w)
+    with pytest.warns(UserWarning, match=r"found 240 exact duplicate \(r, w\) pairs among N=300 \(only 60 distinct\)"):
+        copied = fit_linear_link(r_copied, w_copied)
+    assert 0.1 < (copied.alpha / copies) / distinct.alpha < 10
+
+
+def test_too_few_distinct_pairs_for_the_folds_raise():
+    r, w, _, _ = _planted(3, 2, 2, noise=1.0, seed=13)
+    with pytest.warns(UserWarning, match="exact duplicate"), \
+            pytest.raises(ValueError, match=r"only 3 distinct \(r, w\) pairs among 30.*needs at least cv=5"):
+        fit_linear_link(np.tile(r, (10, 1)), np.tile(w, (10, 1)))
+
+
 def _nonlinear_pairs(n: int, seed: int):
     rng = np.random.default_rng(seed)
     r = rng.uniform(-2, 2, size=(n, 3)).astype(np.float32)

@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 
@@ -104,3 +106,48 @@ def test_classifier_validation(tiny_cnn):
         Classifier(tiny_cnn, _spec(head_layer=None)).logits_from_penultimate(torch.zeros(1, 2))
     with pytest.raises(ValueError, match="mean and std"):
         _spec(mean=(0.0,))
+
+
+@pytest.mark.parametrize(
+    ("image_dtype", "module_dtype", "atol"),
+    [
+        (torch.float64, torch.float32, 1e-6),   # float64 images: preprocessed in float64, fed as float32
+        (torch.float16, torch.float32, 1e-3),   # half images: within half rounding of the pixels (2**-11)
+        (torch.float32, torch.float16, 1e-2),   # half classifier: within half rounding of weights and sums
+        (torch.float32, torch.bfloat16, 3e-2),  # bfloat16 keeps 8 bits of mantissa
+    ],
+)
+def test_forward_generated_casts_images_to_the_module_dtype(tiny_cnn, image_dtype, module_dtype, atol):
+    images = torch.rand(3, 3, 4, 4, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    reference_logits, reference_r = Classifier(copy.deepcopy(tiny_cnn), _spec()).forward_generated(images)
+    classifier = Classifier(tiny_cnn.to(module_dtype), _spec())
+    logits, r = classifier.forward_generated(images.to(image_dtype))
+    assert logits.dtype == r.dtype == torch.float32
+    torch.testing.assert_close(logits, reference_logits, rtol=0, atol=atol)
+    torch.testing.assert_close(r, reference_r, rtol=0, atol=atol)
+    torch.testing.assert_close(classifier.logits_from_penultimate(r), logits, rtol=0, atol=atol)
+
+
+def test_a_module_split_over_devices_or_dtypes_is_named(tiny_cnn):
+    split = copy.deepcopy(tiny_cnn)
+    split.fc.to("meta")
+    with pytest.raises(ValueError, match=r"on several devices \(cpu, meta\).*classifier\.to"):
+        Classifier(split, _spec()).forward_generated(torch.zeros(1, 3, 2, 2))
+    mixed = tiny_cnn
+    mixed.fc.double()
+    with pytest.raises(ValueError, match=r"several floating dtypes \(torch\.float32, torch\.float64\)"):
+        Classifier(mixed, _spec()).forward_generated(torch.zeros(1, 3, 2, 2))
+
+
+def test_a_penultimate_layer_called_twice_is_refused():
+    class Twice(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.avgpool = torch.nn.AdaptiveAvgPool2d(1)
+            self.fc = torch.nn.Linear(3, 3)
+
+        def forward(self, x):
+            return self.fc(self.avgpool(self.avgpool(x)).flatten(1))
+
+    with pytest.raises(ValueError, match="'avgpool' was called 2 times per forward pass"):
+        Classifier(Twice(), _spec()).forward_generated(torch.zeros(1, 3, 2, 2))

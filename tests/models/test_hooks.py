@@ -6,6 +6,7 @@ from torch import nn
 from linkviz.models import (
     ActivationCache,
     FunctionEdit,
+    LayerCalledTwiceError,
     LayerNotFoundError,
     UnitEdit,
     as_unit,
@@ -14,6 +15,7 @@ from linkviz.models import (
     resolve_module,
     run_with_cache,
 )
+from linkviz.models.hooks import counted_hooks
 
 X = torch.tensor([[1.0, 2.0], [0.0, 0.0]])  # hidden h = [[1, 2, 4], [0, 0, 1]], logits [[5, -2], [1, -1]]
 
@@ -191,3 +193,40 @@ def test_function_edit_validation(tiny_mlp, assert_no_hooks):
     with pytest.raises(TypeError, match="UnitEdit or FunctionEdit"):
         run_with_cache(tiny_mlp, X, "1", edits=[("1", 0, "add", 1.0)])
     assert_no_hooks(tiny_mlp)
+
+
+class _ReusedReLU(nn.Module):
+    """x -> relu -> fc -> relu (the same ReLU module twice, like a torchvision BasicBlock)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.relu = nn.ReLU()
+        self.fc = nn.Linear(2, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.fc(self.relu(x)))
+
+
+def test_a_layer_called_twice_per_forward_is_refused_by_name(assert_no_hooks):
+    model = _ReusedReLU().eval()
+    with pytest.raises(LayerCalledTwiceError, match=r"layer 'relu' was called 2 times per forward pass.*called once"):
+        run_with_cache(model, torch.ones(1, 2), "relu")
+    with pytest.raises(ValueError, match="'relu' was called 2 times"):
+        run_with_cache(model, torch.ones(1, 2), "fc", edits=[UnitEdit("relu", 0, "add", 1.0)])
+    assert_no_hooks(model)
+    _, cache = run_with_cache(model, torch.ones(1, 2), "fc")  # a module called once is fine
+    assert cache["fc"].shape == (1, 2)
+    with counted_hooks(model, capture=["relu", "fc"]) as (_, calls):
+        model(torch.ones(1, 2))
+    assert calls == {"relu": 2, "fc": 1}
+
+
+def test_torchvision_resnet_block_relu_is_refused_and_its_block_is_not(assert_no_hooks):
+    torchvision = pytest.importorskip("torchvision")
+    model = torchvision.models.resnet18(weights=None).eval()
+    x = torch.zeros(1, 3, 32, 32)
+    with pytest.raises(LayerCalledTwiceError, match=r"'layer1\.0\.relu' was called 2 times.*parent 'layer1\.0'"):
+        run_with_cache(model, x, "layer1.0.relu")
+    _, cache = run_with_cache(model, x, "layer1.0")
+    assert cache["layer1.0"].shape == (1, 64, 8, 8)
+    assert_no_hooks(model)

@@ -148,3 +148,52 @@ def test_bad_input_is_rejected():
         measure_parts(images, np.zeros((2, 8, 8), int), ["a"], reference_step=-1)
     with pytest.raises(ValueError, match="uint8"):
         measure_parts(images.astype(float), np.zeros((2, 8, 8), int), ["a"])
+
+
+def _subpixel_disk(radius: float, centre: tuple[float, float]) -> np.ndarray:
+    rows, cols = np.mgrid[:SIZE, :SIZE]
+    return (rows - centre[0]) ** 2 + (cols - centre[1]) ** 2 <= radius**2
+
+
+@pytest.mark.parametrize("radius", [3.0, 5.2, 8.0, 12.0, 20.0])
+@pytest.mark.parametrize("centre", [(32.0, 32.0), (32.25, 32.5), (31.5, 32.75)])
+def test_a_disk_has_no_angle(radius, centre):
+    # Digitised disks have eccentricities up to 0.4 at these radii, but their axes differ by less than the
+    # pixel grid can make them; the orientation is undefined, not 45 degrees or a noise angle.
+    assert np.isnan(part_angle(_blank(), _subpixel_disk(radius, centre)))
+
+
+def test_an_ellipse_keeps_its_angle_and_a_disk_beside_it_does_not_count():
+    ellipse = _ellipse(16, 8, 30.0, centre=(20.0, 20.0))  # axes differ by 16 px: clearly oriented
+    assert part_angle(_blank(), ellipse) == pytest.approx(30.0, abs=1.0)
+    with_disk = ellipse | _disk(10, (46, 46))  # a disk of similar area would pull the mean towards 45
+    assert len(component_ellipses(with_disk)[0]) == 2
+    assert part_angle(_blank(), with_disk) == pytest.approx(30.0, abs=1.0)
+
+
+def test_near_disk_threshold_is_the_one_part_changes_uses():
+    import inspect
+
+    from linkviz.quantify import part_changes
+    from linkviz.quantify.component_ellipses import ANGLE_MIN_ECCENTRICITY
+    default = inspect.signature(part_changes).parameters["angle_min_eccentricity"].default
+    assert default == ANGLE_MIN_ECCENTRICITY == inspect.signature(part_angle).parameters["min_eccentricity"].default
+
+
+@pytest.mark.parametrize("metric", [part_area, part_luminance, part_entropy, part_eccentricity, part_angle])
+@pytest.mark.parametrize(
+    ("mask", "message"),
+    [
+        (np.where(_disk(5), np.nan, 0.0), "got dtype float64, 81 of them NaN"),
+        (_disk(5).astype(np.float32), "got dtype float32"),
+        (_disk(5).astype(np.int64) * 3, r"integer mask must hold only 0 and 1; got values \[0, 3\]"),
+    ],
+)
+def test_every_metric_refuses_float_nan_and_label_map_masks(metric, mask, message):
+    with pytest.raises(ValueError, match=message):
+        metric(_blank(), mask)
+
+
+def test_integer_zero_one_masks_are_accepted():
+    mask = _ellipse(20, 10, 30.0)
+    assert part_angle(_blank(), mask.astype(np.uint8)) == part_angle(_blank(), mask)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from linkviz.models.classifier import Classifier, ClassifierSpec
+from linkviz.models.safetensors_io import load_safetensors
 
 from .classifier_net import ToyResNet
 from .factors import CLASS_NAMES, PART_NAMES
@@ -25,12 +26,10 @@ TOY_CLASSIFIER_SPEC = ClassifierSpec(
 
 
 def _load_state(module: torch.nn.Module, path: Path, device: str | torch.device) -> torch.nn.Module:
-    from safetensors.torch import load_file
-
     if not path.exists():
         raise FileNotFoundError(f"toy-world weights not found at {path}; train them with "
                                 f"`python -m linkviz.worlds.toy train {path.stem}`")
-    module.load_state_dict(load_file(str(path), device=str(device)))
+    module.load_state_dict(load_safetensors(path, framework="pt", device=device, what="toy-world weights"))
     return module.to(device).eval().requires_grad_(False)
 
 
