@@ -75,3 +75,13 @@ def test_a_bfloat16_sweep_stays_within_the_stated_tolerance_of_float32(tmp_path)
     difference = np.abs(full.astype(float) - half.astype(float))
     assert difference.mean() <= 1 and np.percentile(difference, 99) <= 4 and difference.max() <= 24
     assert difference.max() > 0  # it did run in reduced precision
+
+
+def test_worlds_load_on_the_best_device_and_jobs_follow_their_models(tmp_path):
+    from linkviz.controllers import ExploreData
+
+    world = linkviz.load_toy_world()  # device="auto"
+    assert next(world.generator.parameters()).device.type == best_device().type
+    assert ExploreData(world, cache_dir=tmp_path).device == run_device(None, world.generator)
+    with pytest.raises(ValueError, match="generator's weights are on"):
+        ExploreData(world, cache_dir=tmp_path, device="meta")

@@ -51,8 +51,8 @@ class ExploreApp(ipw.VBox):
         The models to explore (default: :func:`linkviz.load_toy_world`).
     cache_dir : path, optional
         Where the expensive parts are cached (default :func:`linkviz.default_cache_root`).
-    device : str or torch.device
-        Where latents are made and the link, sweeps and dissection run.
+    device : str or torch.device, optional
+        Where latents are made and the link, sweeps and dissection run; default the world's generator's device.
     samples_per_class : int
         Pairs per class the link is fitted on.
     seed : int
@@ -82,7 +82,7 @@ class ExploreApp(ipw.VBox):
     """
 
     def __init__(self, world: World | None = None, *, cache_dir: str | os.PathLike[str] | None = None,
-                 device: str | torch.device = "cpu", samples_per_class: int = 32, seed: int = 0,
+                 device: str | torch.device | None = None, samples_per_class: int = 32, seed: int = 0,
                  data: ExploreData | None = None, background: bool = True, n_samples: int = 6) -> None:
         if world is None:
             world = data.world if data is not None else _toy_world()
@@ -333,7 +333,7 @@ def _progress_bar(total: int, title: str) -> Any:
 
 
 def explore(world: World | None = None, *, cache_dir: str | os.PathLike[str] | None = None,
-            device: str | torch.device = "cpu", samples_per_class: int = 32, seed: int = 0) -> ExploreApp:
+            device: str | torch.device | None = None, samples_per_class: int = 32, seed: int = 0) -> ExploreApp:
     """Open every linkviz view of ``world`` in one app with a shared unit selection and class filter.
 
     Only the world samples are made now (a few seconds); each other tab is made the first time it is selected,
@@ -348,8 +348,8 @@ def explore(world: World | None = None, *, cache_dir: str | os.PathLike[str] | N
         unit-card tabs need the toy world's ground truth and probe set; for other worlds they say why not.
     cache_dir : path, optional
         Cache root (default :func:`linkviz.default_cache_root`, i.e. ``$LINKVIZ_CACHE`` or ``~/.cache/linkviz``).
-    device : str or torch.device
-        Where latents are made and the link, sweeps and dissection run.
+    device : str or torch.device, optional
+        Where latents are made and the link, sweeps and dissection run; default the world's generator's device.
     samples_per_class : int
         Pairs per class the link is fitted on.
     seed : int

