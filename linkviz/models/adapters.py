@@ -13,7 +13,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from linkviz.models.generator import check_generated
+from linkviz.models.generator import check_generated, out_of_range
 from linkviz.models.modules import module_device
 
 __all__ = ["StyleGANAdapter", "UnsafePickleError", "ZOnlyGenerator", "load_stylegan_pickle"]
@@ -68,6 +68,8 @@ class StyleGANAdapter:
         self.num_ws = int(G.num_ws)
         self.img_resolution = int(G.img_resolution)
         self._pass_noise_mode = True
+        self.values_rendered = 0
+        self.values_clamped = 0
 
     @property
     def synthesis_module(self) -> nn.Module:
@@ -122,7 +124,8 @@ class StyleGANAdapter:
         return _truncate(ws, self.w_avg[rows.to(self.w_avg.device)].to(ws.device), truncation_psi)
 
     def synthesis(self, ws: Tensor) -> Tensor:
-        """Render ``ws [N, num_ws, w_dim]`` to images ``[N, 3, R, R]`` in ``[-1, 1]`` with constant noise."""
+        """Render ``ws [N, num_ws, w_dim]`` to images ``[N, 3, R, R]`` with constant noise, clamped to ``[-1, 1]``
+        (counted in :attr:`clamped_fraction`)."""
         _check_ws(ws, num_ws=self.num_ws, w_dim=self.w_dim)
         if self._pass_noise_mode:
             try:
@@ -133,7 +136,16 @@ class StyleGANAdapter:
                 self._pass_noise_mode = False
         if not self._pass_noise_mode:
             images = self.G.synthesis(ws)
-        return check_generated(images, resolution=self.img_resolution)
+        clamped = check_generated(images, resolution=self.img_resolution, clamp=True)
+        self.values_rendered += images.numel()
+        self.values_clamped += out_of_range(images)
+        return clamped
+
+    @property
+    def clamped_fraction(self) -> float:
+        """Share of the output values rendered so far that lay beyond [-1, 1] and were clamped (StyleGAN output
+        is unbounded; the references clamp it too). Large shares mean latents far from the training set."""
+        return self.values_clamped / self.values_rendered if self.values_rendered else 0.0
 
     def synthesis_layer_names(self) -> list[str]:
         """Names of the direct children of ``synthesis_module`` (any ``named_modules`` name also works)."""

@@ -59,8 +59,8 @@ class Generator(Protocol):
         ...
 
 
-def check_generated(images: Tensor, *, resolution: int | None = None) -> Tensor:
-    """Check that ``images`` look like generator output and return them unchanged.
+def check_generated(images: Tensor, *, resolution: int | None = None, clamp: bool = False) -> Tensor:
+    """Check that ``images`` look like generator output and return them (clamped to [-1, 1] if asked).
 
     Parameters
     ----------
@@ -68,11 +68,15 @@ def check_generated(images: Tensor, *, resolution: int | None = None) -> Tensor:
         Floating-point images expected in ``[-1, 1]`` (a tolerance of 1e-3 is allowed).
     resolution : int, optional
         If given, require ``H == W == resolution``.
+    clamp : bool
+        Clamp values beyond [-1, 1] instead of refusing them: StyleGAN outputs are not bounded, and NVlabs'
+        scripts and the Linking in Style reference clamp them when converting to images (count what was clamped
+        with :func:`out_of_range`). NaN, infinities, dtype and shape are checked either way.
 
     Returns
     -------
     Tensor, shape [N, 3, H, W]
-        ``images`` itself.
+        ``images`` itself, or clamped to [-1, 1] with ``clamp=True``.
 
     Raises
     ------
@@ -100,12 +104,18 @@ def check_generated(images: Tensor, *, resolution: int | None = None) -> Tensor:
     if n_nan or n_inf:
         raise GeneratorOutputError(f"{expected}; got {n_nan} NaN and {n_inf} infinite values out of "
                                    f"{values.numel()} ({observed})")
-    limit = 1 + _RANGE_TOLERANCE
-    n_outside = int((values.abs() > limit).sum())
+    if clamp:
+        return images.clamp(-1.0, 1.0)
+    n_outside = out_of_range(values)
     if n_outside:
         raise GeneratorOutputError(f"{expected}; {n_outside} of {values.numel()} values lie outside "
                                    f"[-1, 1] ({observed})")
     return images
+
+
+def out_of_range(images: Tensor) -> int:
+    """How many values of generator output lie beyond [-1, 1] (more than the rounding tolerance 1e-3)."""
+    return int((images.detach().abs() > 1 + _RANGE_TOLERANCE).sum())
 
 
 def one_hot(classes: Tensor, c_dim: int, *, dtype: torch.dtype = torch.float32) -> Tensor:
