@@ -71,6 +71,27 @@ def balanced_seeds(labels: np.ndarray | Sequence[int], n: int, classes: Sequence
     return tuple(chosen[:int(n)])
 
 
+def _class_indices(classes: Sequence[int | str], class_names: tuple[str, ...], c_dim: int) -> list[int]:
+    """Conditioning class indices of ``classes`` (names or indices), checked against the generator."""
+    if not c_dim:
+        raise ValueError("classes= picks conditioning classes, but this generator is unconditional (c_dim=0); "
+                         "sample all and keep the examples of a class with LinkedModel.examples_of_class")
+    indices = []
+    for choice in ([classes] if isinstance(classes, (str, int)) else classes):
+        if isinstance(choice, str):
+            if choice not in class_names:
+                raise ValueError(f"unknown class {choice!r}; classes: {list(class_names)[:20]}"
+                                 f"{' ...' if len(class_names) > 20 else ''}")
+            indices.append(class_names.index(choice))
+        elif isinstance(choice, (int, np.integer)) and not isinstance(choice, bool) and 0 <= choice < c_dim:
+            indices.append(int(choice))
+        else:
+            raise ValueError(f"a class is a name or an integer index in [0, {c_dim}); got {choice!r}")
+    if not indices or len(set(indices)) != len(indices):
+        raise ValueError(f"classes must be non-empty and distinct; got {list(classes)}")
+    return indices
+
+
 @dataclass(frozen=True, eq=False)
 class LinkedModel:
     """Everything the Linking-in-Style views share: the two models, the link between them and its base set.
@@ -192,6 +213,7 @@ def build_linked_model(
     device: str | torch.device | None = None,
     progress: bool = False,
     accepted_only: bool = True,
+    classes: Sequence[int | str] | None = None,
 ) -> LinkedModel:
     """Sample (w, r) pairs from a world, fit the ridge link on them and collect the units' statistics.
 
@@ -217,6 +239,9 @@ def build_linked_model(
     accepted_only : bool
         For a conditional generator, fit on the pairs classified as their conditioning class only, as the
         reference did. Unconditional generators have no conditioning class, so all pairs are used.
+    classes : sequence of int or str, optional
+        Conditioning classes to sample (indices or names of ``world.class_names``), e.g. the few classes of a
+        paper figure out of a 1000-class generator; default every class. Needs a class-conditional generator.
 
     Returns
     -------
@@ -232,7 +257,10 @@ def build_linked_model(
     generator = world.generator
     device = run_device(device, generator)
     class_names = tuple(world.class_names)
-    if generator.c_dim:
+    if classes is not None:
+        classes = _class_indices(classes, class_names, generator.c_dim)
+        per_class = samples_per_class
+    elif generator.c_dim:
         classes, per_class = list(range(generator.c_dim)), samples_per_class
     else:
         classes, per_class = [0], samples_per_class * len(class_names)

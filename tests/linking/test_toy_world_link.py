@@ -62,3 +62,20 @@ def test_default_examples_span_the_classes(linked):
     assert sorted(linked.pairs.predicted[list(seeds)].tolist()) == list(range(len(CLASS_NAMES)))
     snowmen = linked.example_seeds(4, classes=["snowman"])
     assert (linked.pairs.predicted[list(snowmen)] == CLASS_NAMES.index("snowman")).all()
+
+
+def test_a_class_subset_is_sampled_and_the_tuner_offers_only_it(tmp_path):
+    """classes= samples the named conditioning classes only (the paper's few classes of a 1000-class generator);
+    the tuner's class menu then lists those."""
+    from linkviz.widgets import UnitTuner
+
+    world = linkviz.load_toy_world()
+    subset = linkviz.build_linked_model(world, samples_per_class=12, seed=3, classes=["tree", 0])
+    assert set(subset.pairs.labels.tolist()) == {CLASS_NAMES.index("tree"), 0}
+    assert set(subset.pairs.predicted.tolist()) <= {CLASS_NAMES.index("tree"), 0}  # the accepted pairs
+    tuner = UnitTuner(subset)
+    assert sorted(value for _, value in tuner.classes.options) == [0, CLASS_NAMES.index("tree")]
+    with pytest.raises(ValueError, match="unknown class 'dragon'"):
+        linkviz.build_linked_model(world, samples_per_class=2, classes=["dragon"])
+    with pytest.raises(ValueError, match="integer index in"):
+        linkviz.build_linked_model(world, samples_per_class=2, classes=[7])
