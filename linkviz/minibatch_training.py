@@ -128,7 +128,9 @@ def fit_minibatches(model: ModuleT, n_samples: int, batch_loss: BatchLoss, *, ep
     scheduler = schedule(optimizer, total_steps) if schedule is not None else None
     generator = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
     step = 0
-    with tqdm(total=total_steps, desc=description, unit="step", disable=not progress) as bar:
+    # gradients on even when called under no_grad / inference_mode (e.g. a model trained lazily on first use)
+    with torch.inference_mode(False), torch.enable_grad(), tqdm(total=total_steps, desc=description, unit="step",
+                                                                 disable=not progress) as bar:
         for epoch in range(epochs):
             order = torch.randperm(n_samples, generator=generator)
             flip = (torch.rand(n_samples, generator=generator) < 0.5) if flips else torch.zeros(n_samples, dtype=bool)

@@ -26,6 +26,17 @@ def test_learns_a_line_and_leaves_the_global_rng_alone():
     torch.testing.assert_close(model.bias.detach(), torch.tensor([-1.0]), atol=1e-2, rtol=0)
 
 
+@pytest.mark.parametrize("context", [torch.no_grad, torch.inference_mode])
+def test_trains_when_called_under_no_grad(context):
+    """A model trained lazily inside a caller's no_grad block (e.g. a segmenter made on first use) still learns."""
+    x, y = _regression(32)
+    model = nn.Linear(1, 1)
+    with context():
+        fit_minibatches(model, len(x), lambda rows, flipped: ((model(x[rows]) - y[rows]) ** 2).mean(), epochs=200,
+                        batch_size=8, learning_rate=0.05, schedule=None, seed=0)
+    torch.testing.assert_close(model.weight.detach(), torch.tensor([[3.0]]), atol=1e-2, rtol=0)
+
+
 def test_steps_small_batches_and_callbacks():
     x, y = _regression(10)
     model = nn.Linear(1, 1)
