@@ -25,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    from .demo import run_demo
+    from .demo import app_command, run_demo
 
     report = run_demo(args.out, samples_per_class=args.samples_per_class,
                       evaluation_samples=args.evaluation_samples, seed=args.seed, device=args.device,
@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> None:
           f"{counterfactual['median_steps']} steps")
     for path in report.files:
         print(f"wrote {path}")
+    figures = ", ".join(path.name for path in report.files if path.suffix == ".png")
+    print(f"figures are in {report.out_dir}/ ({figures})")
+    print(f"open the app: {app_command()}")
 
 
 if __name__ == "__main__":

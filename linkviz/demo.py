@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +31,38 @@ class DemoReport:
     pairs: PairSet
     metrics: dict
     files: list[Path] = field(default_factory=list)
+
+
+def app_command(*, python: str | os.PathLike[str] | None = None, cwd: str | os.PathLike[str] | None = None) -> str:
+    """The one command that opens the explorer app: ``jupyter lab`` on the shipped ``notebooks/explore.ipynb``.
+
+    Parameters
+    ----------
+    python : path, optional
+        The interpreter whose environment has JupyterLab (default :data:`sys.executable`); its ``jupyter`` script
+        is named by path (``.venv/bin/jupyter``) when it exists beside it, so the command works without
+        activating the environment.
+    cwd : path, optional
+        Paths are written relative to this folder when they are inside it (default the current folder).
+
+    Returns
+    -------
+    str
+        E.g. ``".venv/bin/jupyter lab notebooks/explore.ipynb"`` from a checkout's root.
+    """
+    cwd = Path.cwd() if cwd is None else Path(cwd)
+    jupyter = Path(sys.executable if python is None else python).parent / "jupyter"
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "explore.ipynb"
+    program = _relative(jupyter, cwd) if jupyter.exists() else "jupyter"
+    return f"{program} lab {_relative(notebook, cwd)}"
+
+
+def _relative(path: Path, folder: Path) -> str:
+    """``path`` relative to ``folder`` if it is inside it, else as it is."""
+    try:
+        return str(path.relative_to(folder))
+    except ValueError:
+        return str(path)
 
 
 def held_out_pairs(linked: LinkedModel, *, samples_per_class: int, seed: int, cache_dir: Path | None,

@@ -26,7 +26,9 @@ Choices, and why:
 
 from __future__ import annotations
 
+import io
 import pickle
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -121,6 +123,10 @@ def paper_style(**overrides: Any) -> Iterator[None]:
         yield
 
 
+#: matplotlib's clip-path ids in an SVG: "p" and 10 hex digits of a hash salted with memory addresses.
+_CLIP_ID = re.compile(rb"(?<=[\"#])p[0-9a-f]{10}(?=[\")])")
+
+
 def paper_figure(width: float = DOUBLE_COLUMN, height: float = 3.0, **kwargs: Any) -> Figure:
     """A new :class:`~matplotlib.figure.Figure` in the paper style with constrained layout (no pyplot).
 
@@ -177,8 +183,24 @@ def save_figure(figure: Figure, path: str | Path, *, dpi: float = 300.0, format:
     if chosen not in FORMATS:
         raise ValueError(f"can save {', '.join(FORMATS)}; got {chosen!r} (from {path.name!r})")
     with paper_style():
-        _settled_copy(figure).savefig(path, format=chosen, dpi=dpi, metadata=_METADATA[chosen])
+        if chosen == "svg":  # clip-path ids are hashed from object addresses: numbered in order instead
+            buffer = io.BytesIO()
+            _settled_copy(figure).savefig(buffer, format=chosen, dpi=dpi, metadata=_METADATA[chosen])
+            path.write_bytes(_numbered_clip_ids(buffer.getvalue()))
+        else:
+            _settled_copy(figure).savefig(path, format=chosen, dpi=dpi, metadata=_METADATA[chosen])
     return path
+
+
+def _numbered_clip_ids(svg: bytes) -> bytes:
+    """The SVG with matplotlib's clip-path ids (``p`` + 10 hex digits, salted by memory addresses, so they change
+    from process to process) renamed ``clip0``, ``clip1``, ... in order of first appearance."""
+    names: dict[bytes, bytes] = {}
+
+    def rename(match: re.Match[bytes]) -> bytes:
+        return names.setdefault(match.group(0), b"clip%d" % len(names))
+
+    return _CLIP_ID.sub(rename, svg)
 
 
 def _axes_positions(figure: Figure) -> np.ndarray:

@@ -130,3 +130,18 @@ def test_paper_figures_are_pyplot_free_and_white(tmp_path):
         figure = paper_figure(2.0, 1.0)
         figure.add_subplot().imshow(np.zeros((2, 2, 3), np.uint8))
     assert type(figure.canvas).__name__ == "FigureCanvasBase" and figure.get_layout_engine() is not None
+
+
+def test_svg_clip_ids_salted_by_memory_addresses_are_numbered_in_order():
+    """matplotlib names clip paths by a hash salted with object addresses, which differ between notebook runs;
+    saved SVGs number them instead, so two runs of a notebook write the same bytes."""
+    from linkviz.plotting.paper_style import _numbered_clip_ids
+
+    def svg(first: str, second: str) -> bytes:
+        return (f'<clipPath id="{first}"/><clipPath id="{second}"/><g clip-path="url(#{second})"/>'
+                f'<g clip-path="url(#{first})"/><text>p0123456789</text>').encode()
+
+    one, other = svg("p87d4be33cc", "p0a1b2c3d4e"), svg("p696029f6ea", "pffffffffff")
+    assert one != other and _numbered_clip_ids(one) == _numbered_clip_ids(other)
+    assert _numbered_clip_ids(one) == (b'<clipPath id="clip0"/><clipPath id="clip1"/><g clip-path="url(#clip1)"/>'
+                                       b'<g clip-path="url(#clip0)"/><text>p0123456789</text>')
