@@ -1,200 +1,242 @@
-"""Network Dissection tally throughput: vectorised ``Tally`` vs. a per-unit, per-image loop (target >= 10x).
+"""Network Dissection on the toy world: linkviz's ``dissect`` vs. a transcription of NetDissect-Lite's pipeline.
 
-The loop does what the NetDissect reference does for every image: for every unit whose raw maximum exceeds its
-threshold (Lite's shortcut), upsample that unit's map, threshold it, and bincount the labels under the mask in
-every label layer. Both run on the same random activations and label maps, and the benchmark checks that they
-produce identical counts (rarely, a pixel whose upsampled value lies within one float32 ulp of its threshold is
-counted differently: the tally uses torch's channels-last bilinear kernel, the loop the default one, and the two
-round differently in the last bit). It also reports peak memory: Python/numpy allocations (tracemalloc), the
-resident set sampled every millisecond during the first vectorised run (torch's CPU tensors, which tracemalloc
-does not see), the process's peak resident set, and CUDA's peak allocation when run on a GPU.
+The baseline follows NetDissect-Lite's ``feature_operation.py`` step by step (written from its structure, not
+copied): the features of every probe image are extracted first; the threshold of each unit is its quantile over
+all of them (``np.percentile`` over images and positions, Lite's ``quantile_threshold``, read at the level
+``dissect(mode="lite")`` uses; Lite's later streaming sketch is an approximation of the same number and slower
+in Python); then ``tally_job``: image by image, the label histogram, and for every unit whose raw maximum exceeds
+its threshold, the bilinear resize of its map to the segmentation resolution (``imresize(mode="F")`` =
+``F.interpolate(bilinear, align_corners=False)``), ``argwhere`` of the pixels above the threshold, a ``bincount``
+of the labels under them, the category presence through the label-category matrix and the whole-image labels;
+IoU and labels as in Lite's ``tally``. The benchmark checks that it gives the same unit labels and IoUs as
+``dissect(mode="lite")`` on the same model and probe.
 
-Sizes: ``--size smoke`` (default, seconds), ``--size medium`` (64 images of a ResNet-18 layer4-like layer: 512
-units 7x7, Broden's 112x112 segmentation), ``--size large`` (2000 such images; the loop takes minutes). Single
-flags (``--images`` ...) override the preset. Times are reported as wall clock and as this process's CPU time;
-on a machine shared with other jobs the CPU-time ratio is the stable one.
+Reported per size (probe images), every path interleaved (rotating order, ``--repeats`` rounds, medians), with no
+memory tracing in the timed runs (peak memory: each run's resident-set high-water mark above its start, read from
+``/proc``; tracing would slow the Python loop 3x and not the vectorised tally):
+
+- end to end at each of ``--threads`` (torch threads, set per call): the forward-pass floor (``layer_activations``
+  over the probe: the network's cost, which both pipelines pay), ``dissect`` (``threads=``), and the baseline;
+- tally + quantile alone (1 thread, on precomputed activations): ``TopQuantile`` + ``Tally`` vs. Lite's
+  percentile + ``tally_job``. Goal: >= 10x.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import resource
-import threading
 import time
-import tracemalloc
+from collections.abc import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from linkviz.dissection import Tally, TopQuantile
+from linkviz.dissection import Tally, TopQuantile, dissect
+from linkviz.dissection.quantile import lite_level
+from linkviz.engines import torch_threads
+from linkviz.models.activations import layer_activations
+from linkviz.worlds.toy import load_toy_world
+
+QUANTILE = 0.005
 
 
-def synthetic_data(args: argparse.Namespace) -> tuple[torch.Tensor, np.ndarray, np.ndarray, np.ndarray]:
-    """Activations [N, C, h, w], pixel labels [N, layers, sh, sw], image labels [N, 1], label categories [L]."""
-    rng = np.random.default_rng(args.seed)
-    activations = torch.from_numpy(rng.gamma(1.5, size=(args.images, args.units, args.map, args.map))
-                                   .astype(np.float32))
-    pixel = rng.integers(0, args.labels, (args.images, args.layers, args.seg, args.seg))
-    pixel[rng.random(pixel.shape) < 0.3] = 0
-    image = rng.integers(1, args.labels, (args.images, 1))
-    label_category = rng.integers(0, args.categories, args.labels)
-    label_category[0] = -1
-    return activations, pixel, image, label_category
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
 
 
-def loop_tally(activations: torch.Tensor, thresholds: np.ndarray, pixel: np.ndarray, image: np.ndarray,
-               label_category: np.ndarray, n_categories: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Reference-style paper-mode tally: one image and one unit at a time."""
-    n, n_units = activations.shape[:2]
-    n_labels, size = len(label_category), pixel.shape[2:]
-    intersection = np.zeros((n_units, n_labels))
-    activation = np.zeros((n_units, n_categories))
-    truth = np.zeros(n_labels)
-    for i in range(n):
-        labels_here = np.unique(np.concatenate([pixel[i].ravel(), image[i]]))
-        present = {int(label_category[v]) for v in labels_here if v and label_category[v] >= 0}
-        for layer in pixel[i]:
-            truth += np.bincount(layer.ravel(), minlength=n_labels)
-        for label in image[i]:
-            truth[label] += size[0] * size[1]
-        for u in range(n_units):
-            if float(activations[i, u].max()) <= thresholds[u]:
-                continue
-            up = F.interpolate(activations[i:i + 1, u:u + 1], size=size, mode="bilinear", align_corners=False)
-            mask = (up[0, 0].double() > float(thresholds[u])).numpy()
-            count = mask.sum()
-            for layer in pixel[i]:
-                intersection[u] += np.bincount(layer[mask], minlength=n_labels)
-            for label in image[i]:
-                intersection[u, label] += count
-            for k in present:
-                activation[u, k] += count
-    truth[0] = 0
-    intersection[:, label_category < 0] = 0
-    return intersection, activation, truth
-
-
-def timed(run) -> tuple[float, float, float, object]:
-    """Wall seconds, CPU seconds and tracemalloc peak (MiB) of ``run()``, and its result."""
-    tracemalloc.start()
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = run()
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return wall, cpu, peak / 2**20, result
-
-
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def sampled_peak_rss(run, interval: float = 0.001) -> float | None:
-    """Peak resident set above the starting one (MiB) while ``run()`` runs, sampled every ``interval`` seconds
-    (Linux only; ``None`` elsewhere)."""
+def timed_with_peak(run: Callable[[], object]) -> tuple[float, float | None, object]:
+    """Wall seconds of ``run()``, its peak resident set above the one at its start (MiB; Linux's ``VmHWM``, reset
+    before the run through ``/proc/self/clear_refs``; ``None`` elsewhere), and its result."""
     try:
-        start = _rss_bytes()
+        with open("/proc/self/clear_refs", "w") as clear:
+            clear.write("5")
+        start_kib = _status_kib("VmRSS")
     except OSError:
-        return None
-    peak, done = [start], threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], _rss_bytes())
-            time.sleep(interval)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
-        run()
-    finally:
-        done.set()
-        sampler.join()
-    return (max(peak[0], _rss_bytes()) - start) / 2**20
+        start_kib = None
+    start = time.perf_counter()
+    result = run()
+    seconds = time.perf_counter() - start
+    return seconds, None if start_kib is None else (_status_kib("VmHWM") - start_kib) / 1024, result
 
 
-SIZES = {
-    "smoke": {"images": 24, "units": 128, "seg": 56},
-    "medium": {"images": 64, "units": 512, "seg": 112},
-    "large": {"images": 2000, "units": 512, "seg": 112},
-}
+def lite_threshold(features: np.ndarray, level: float) -> np.ndarray:
+    """Lite's ``quantile_threshold``: a percentile of every unit over images and positions, shape (C,)."""
+    return np.percentile(features, 100 * level, axis=(0, 2, 3))
 
 
-def parse_arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", choices=sorted(SIZES), default="smoke", help="preset of images, units and seg")
-    parser.add_argument("--images", type=int)
-    parser.add_argument("--units", type=int)
-    parser.add_argument("--map", type=int, default=7, help="activation map side")
-    parser.add_argument("--seg", type=int, help="segmentation side")
-    parser.add_argument("--layers", type=int, default=3, help="label maps per image")
-    parser.add_argument("--labels", type=int, default=60)
-    parser.add_argument("--categories", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (both tallies)")
-    parser.add_argument("--repeats", type=int, default=5, help="median of this many vectorised runs")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    for name, value in SIZES[args.size].items():
-        if getattr(args, name) is None:
-            setattr(args, name, value)
-    return args
+def lite_tally(features: np.ndarray, threshold: np.ndarray, pixels: np.ndarray, scalars: np.ndarray,
+               labelcat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lite's ``tally_job``: image by image, unit by unit.
+
+    Parameters
+    ----------
+    features : ndarray of float32, shape (N, C, h, w)
+    threshold : ndarray, shape (C,)
+    pixels : ndarray of int, shape (N, layers, sh, sw)
+    scalars : ndarray of int, shape (N, k)
+        Whole-image labels (0 = none).
+    labelcat : ndarray of float, shape (L, K)
+        One-hot primary category of each label (zero rows for skipped labels).
+
+    Returns
+    -------
+    tally_both (C, L), tally_units_cat (C, K), tally_labels (L,)
+    """
+    n_units, (n_labels, n_categories) = features.shape[1], labelcat.shape
+    sh, sw = pixels.shape[2:]
+    tally_both = np.zeros((n_units, n_labels))
+    tally_units_cat = np.zeros((n_units, n_categories))
+    tally_labels = np.zeros(n_labels)
+    for image in range(len(features)):
+        image_scalars = [int(s) for s in scalars[image] if s]
+        for scalar in image_scalars:
+            tally_labels[scalar] += sh * sw
+        image_pixels = pixels[image]
+        tally_label = np.bincount(image_pixels.ravel())
+        tally_label[0] = 0
+        tally_labels[:len(tally_label)] += tally_label
+        for unit in range(n_units):
+            feature_map = features[image, unit]
+            if feature_map.max() > threshold[unit]:
+                mask = F.interpolate(torch.from_numpy(feature_map)[None, None], size=(sh, sw), mode="bilinear",
+                                     align_corners=False)[0, 0].numpy()
+                indexes = np.argwhere(mask > threshold[unit])
+                tally_bt = np.bincount(image_pixels[:, indexes[:, 0], indexes[:, 1]].ravel())
+                if len(tally_bt):
+                    tally_bt[0] = 0
+                tally_cat = tally_bt[None, :] @ labelcat[:len(tally_bt)]
+                tally_cat = tally_cat[0]
+                tally_both[unit, :len(tally_bt)] += tally_bt
+                for scalar in image_scalars:
+                    tally_cat = tally_cat + labelcat[scalar]
+                    tally_both[unit, scalar] += len(indexes)
+                tally_units_cat[unit] += len(indexes) * (tally_cat > 0)
+    return tally_both, tally_units_cat, tally_labels
+
+
+def lite_labels(tally_both: np.ndarray, tally_units_cat: np.ndarray, tally_labels: np.ndarray,
+                labelcat: np.ndarray, label_category: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lite's ``tally``: IoU (C, L), then per category the best label, then the best category (last on ties)."""
+    iou = tally_both / (tally_units_cat @ labelcat.T + tally_labels[None, :] - tally_both + 1e-10)
+    n_categories = labelcat.shape[1]
+    per_category = np.array([iou * (label_category == k)[None, :] for k in range(n_categories)])
+    label = per_category.argmax(axis=2)
+    score = np.take_along_axis(per_category, label[:, :, None], axis=2)[:, :, 0]
+    best_category = score.argsort(axis=0)[::-1][0]
+    units = np.arange(iou.shape[0])
+    return label[best_category, units], score[best_category, units], iou
+
+
+def lite_pipeline(features_of: Callable[[], torch.Tensor], level: float, pixels, scalars, labelcat,
+                  label_category) -> tuple[np.ndarray, np.ndarray]:
+    features = features_of().numpy()
+    threshold = lite_threshold(features, level)
+    counts = lite_tally(features, threshold, pixels, scalars, labelcat)
+    labels, scores, _ = lite_labels(*counts, labelcat, label_category)
+    return labels, scores
+
+
+def linkviz_tally(activations: torch.Tensor, level: float, pixels, scalars, label_category, n_categories: int,
+                  batch_size: int):
+    quantile = TopQuantile(activations.shape[0] * activations.shape[2] * activations.shape[3], level=level)
+    for start in range(0, len(activations), batch_size):
+        quantile.update(activations[start:start + batch_size])
+    tally = Tally(quantile.result(), label_category, n_categories=n_categories,
+                  segmentation_shape=pixels.shape[2:], mode="lite")
+    for start in range(0, len(activations), batch_size):
+        stop = start + batch_size
+        tally.update(activations[start:stop], pixel_labels=pixels[start:stop], image_labels=scalars[start:stop])
+    return tally.counts()
+
+
+def interleaved(paths: dict[str, Callable[[], object]], repeats: int, offset: int):
+    """Median seconds, max peak MiB and last result of each path, run in a rotating order."""
+    names, seconds, peaks, results = list(paths), {}, {}, {}
+    for round_ in range(repeats):
+        shift = (offset + round_) % len(names)
+        for name in (*names[shift:], *names[:shift]):
+            elapsed, peak, results[name] = timed_with_peak(paths[name])
+            seconds.setdefault(name, []).append(elapsed)
+            peaks.setdefault(name, []).append(np.nan if peak is None else peak)
+    return ({name: float(np.median(v)) for name, v in seconds.items()},
+            {name: float(np.max(v)) for name, v in peaks.items()}, results)
+
+
+def measure_size(world, probe, level: float, args: argparse.Namespace, size_index: int) -> tuple[list, tuple]:
+    """End-to-end rows (one per thread count) and the tally + quantile row of one probe."""
+    model, layer = world.classifier, world.dissection_layer
+    label_category = probe.primary_categories()
+    labelcat = np.zeros((probe.n_labels, len(probe.categories)))
+    labelcat[label_category >= 0, label_category[label_category >= 0]] = 1
+    pixels, scalars = probe.label_batch(np.arange(len(probe)))
+    scalars = np.zeros((len(probe), 0), np.int64) if scalars is None else scalars
+
+    def features() -> torch.Tensor:
+        return layer_activations(model, layer, probe.images, batch_size=args.batch_size)
+
+    rows = []
+    for threads in args.threads:
+        def ours(threads=threads):
+            return dissect(model, layer, probe, mode="lite", batch_size=args.batch_size, progress=False,
+                           threads=threads)
+
+        def floor(threads=threads):
+            with torch_threads(threads):
+                return features()
+
+        def baseline(threads=threads):
+            with torch_threads(threads):
+                return lite_pipeline(features, level, pixels, scalars, labelcat, label_category)
+
+        seconds, peaks, results = interleaved({"floor": floor, "linkviz": ours, "NDL": baseline}, args.repeats,
+                                              size_index)
+        result, (ndl_labels, ndl_scores) = results["linkviz"], results["NDL"]
+        agree = float(np.mean(result.unit_labels == ndl_labels))
+        iou_gap = float(np.abs(result.unit_iou - ndl_scores).max())
+        rows.append((len(probe), threads, seconds, peaks, agree, iou_gap))
+    activations = features()
+    with torch_threads(1):
+        paths = {"linkviz": lambda: linkviz_tally(activations, level, pixels, scalars, label_category,
+                                                  len(probe.categories), args.batch_size),
+                 "NDL": lambda: lite_tally(activations.numpy(), lite_threshold(activations.numpy(), level),
+                                           pixels, scalars, labelcat)}
+        seconds, peaks, _ = interleaved(paths, args.repeats, size_index)
+    return rows, (len(probe), tuple(activations.shape[1:]), pixels.shape[1:], seconds, peaks)
 
 
 def main() -> None:
-    args = parse_arguments()
-    torch.set_num_threads(args.threads)
-    activations, pixel, image, label_category = synthetic_data(args)
-    quantile = TopQuantile(args.images * args.map**2, level=0.995)
-    quantile.update(activations)
-    thresholds = quantile.result()
-    print(f"data ({args.size}): {args.images} images, {args.units} units {args.map}x{args.map} -> {args.seg}x"
-          f"{args.seg}, {args.layers} label layers, {args.labels} labels; device {args.device}, {args.threads} "
-          "thread(s)")
-    print(f"quantile buffer: {quantile.k} values per unit ({quantile.k * args.units * 4 / 2**20:.2f} MiB) instead "
-          f"of {args.images * args.map**2}")
-    print(f"input data: activations {activations.numel() * 4 / 2**20:.1f} MiB, label maps "
-          f"{pixel.nbytes / 2**20:.1f} MiB (held by both tallies, not counted below)")
-
-    def vectorised():
-        tally = Tally(thresholds, label_category, n_categories=args.categories,
-                      segmentation_shape=(args.seg, args.seg), device=args.device)
-        for start in range(0, args.images, args.batch_size):
-            stop = start + args.batch_size
-            tally.update(activations[start:stop], pixel_labels=pixel[start:stop], image_labels=image[start:stop])
-        return tally.counts()
-
-    if args.device.startswith("cuda"):
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    rss_mib = sampled_peak_rss(vectorised)  # the first run (warm-up): later runs reuse memory the allocator kept
-    timings = [timed(vectorised) for _ in range(args.repeats)]
-    ours_wall, ours_cpu = (float(np.median([t[i] for t in timings])) for i in (0, 1))
-    ours_mib, counts = max(t[2] for t in timings), timings[0][3]
-    if args.device.startswith("cuda"):
-        torch.cuda.synchronize()
-        print(f"CUDA peak allocation (vectorised tally): {torch.cuda.max_memory_allocated() / 2**20:.1f} MiB")
-    loop_wall, loop_cpu, loop_mib, (intersection, activation, truth) = timed(
-        lambda: loop_tally(activations, thresholds, pixel, image, label_category, args.categories))
-    pairs = ((counts.intersection, intersection), (counts.activation, activation), (counts.truth, truth))
-    differing = sum(int(np.count_nonzero(ours != loop)) for ours, loop in pairs)
-    largest = max(float(np.abs(ours - loop).max()) for ours, loop in pairs)
-    same = "True" if not differing else f"False, {differing} counts differ (max |difference| {largest:g} pixels)"
-    rss = "n/a" if rss_mib is None else f"{rss_mib:.1f} MiB"
-    print(f"vectorised tally: {args.images / ours_wall:9.1f} images/s wall, {args.images / ours_cpu:9.1f} images/s "
-          f"CPU  (medians of {args.repeats}: {ours_wall:.3f} s wall, {ours_cpu:.3f} s CPU)")
-    print(f"per-unit loop   : {args.images / loop_wall:9.1f} images/s wall, {args.images / loop_cpu:9.1f} images/s "
-          f"CPU  ({loop_wall:.3f} s wall, {loop_cpu:.3f} s CPU)")
-    print(f"speed-up: {loop_wall / ours_wall:.1f}x wall, {loop_cpu / ours_cpu:.1f}x CPU (target >= 10x); identical "
-          f"counts: {same}")
-    print(f"peak memory, vectorised tally: {ours_mib:.1f} MiB Python/numpy (tracemalloc), {rss} resident set above "
-          f"the start (sampled during the first run, includes torch tensors); per-unit loop: {loop_mib:.1f} MiB "
-          "tracemalloc")
-    print(f"process peak resident set: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--samples-per-class", type=int, nargs="+", default=[8, 16, 32],
+                        help="probe sizes (5 classes each)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch threads, end to end")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    world = load_toy_world(device="cpu")
+    layer, level = world.dissection_layer, lite_level(QUANTILE)
+    print(f"dissection of the toy classifier's {layer}, mode lite (level {level:.6f}), batch {args.batch_size}, "
+          f"{args.repeats} interleaved rounds, load average {os.getloadavg()[0]:.1f} at the start")
+    end_to_end, alone = [], []
+    for size_index, samples in enumerate(args.samples_per_class):
+        rows, row = measure_size(world, world.dissection_probe(samples, seed=args.seed), level, args, size_index)
+        end_to_end += rows
+        alone.append(row)
+    print("\nend to end (images/s; ratios to the forward-pass floor, 1.0 = nothing but the network; peak RSS MiB)")
+    print(f"{'images':>6} | thr | {'floor':>7} | {'linkviz':>7} | {'NDL':>7} | linkviz/floor | NDL/floor | "
+          "linkviz vs NDL | labels agree | max IoU gap | peak MiB floor / linkviz / NDL")
+    for n, threads, s, p, agree, gap in end_to_end:
+        print(f"{n:6d} | {threads:3d} | {n / s['floor']:7.1f} | {n / s['linkviz']:7.1f} | {n / s['NDL']:7.1f} | "
+              f"{s['linkviz'] / s['floor']:12.2f}x | {s['NDL'] / s['floor']:8.2f}x | {s['NDL'] / s['linkviz']:13.1f}x | "
+              f"{agree:11.1%} | {gap:11.1e} | {p['floor']:.0f} / {p['linkviz']:.0f} / {p['NDL']:.0f}")
+    print("\ntally + quantile alone, 1 thread (images/s; goal >= 10x)")
+    print(f"{'images':>6} | units x map | labels x seg | {'linkviz':>8} | {'NDL':>7} | speed-up | peak MiB linkviz / NDL")
+    for n, shape, seg, s, p in alone:
+        print(f"{n:6d} | {shape!s:>11} | {seg!s:>12} | {n / s['linkviz']:8.1f} | {n / s['NDL']:7.1f} | "
+              f"{s['NDL'] / s['linkviz']:7.1f}x | {p['linkviz']:.0f} / {p['NDL']:.0f}")
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..cache import ChunkedStore, entry_directory
+from ..engines import torch_threads
 from ..hashing import hash_arguments, hash_state
 from ..models.classifier import Classifier, ClassifierSpec, unwrap_classifier
 from ..models.hooks import resolve_module
@@ -175,8 +176,8 @@ def dissect(model: nn.Module | Classifier, layer: str, probe: ProbeDataset, *, q
             categories: Sequence[str] | None = None, spec: ClassifierSpec | None = None, batch_size: int = 32,
             device: str | torch.device | None = None, mode: Mode = "paper",
             detector_threshold: float = DETECTOR_IOU, cache_dir: str | Path | None = None, progress: bool = True,
-            keep_activations_bytes: int = 2**28, top_k: int = 10, chunk_images: int = CHUNK_IMAGES
-            ) -> DissectionResult:
+            keep_activations_bytes: int = 2**28, top_k: int = 10, chunk_images: int = CHUNK_IMAGES,
+            threads: int | None = None) -> DissectionResult:
     """Label the units of one layer with the probe concepts they detect (Network Dissection).
 
     Two passes over the probe: the first streams every unit's activations into an exact top-``quantile``
@@ -222,6 +223,10 @@ def dissect(model: nn.Module | Classifier, layer: str, probe: ProbeDataset, *, q
         NetDissect-Lite; 0 keeps none). Costs ``C * top_k * h * w`` floats.
     chunk_images : int
         Probe images per chunk of work (and per cache chunk); the result does not depend on it.
+    threads : int, optional
+        torch intra-op threads for this call (restored afterwards; ``None`` keeps the process's setting). On a
+        machine shared with other jobs, or with several dissections in parallel, pass the free cores (often 1):
+        an oversubscribed pool made a 200-image run 10x slower with 2 threads than with 1.
 
     Returns
     -------
@@ -264,7 +269,7 @@ def dissect(model: nn.Module | Classifier, layer: str, probe: ProbeDataset, *, q
                               label_category=label_category, spec=spec, batch_size=batch_size, device=device,
                               level=level, mode=mode, top_k=top_k, chunk_images=chunk_images,
                               keep_activations_bytes=keep_activations_bytes, progress=progress, stores=stores)
-    with eval_mode(module):
+    with eval_mode(module), torch_threads(threads):
         arrays = passes.run()
     return _result(arrays, **described)
 

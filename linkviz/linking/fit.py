@@ -2,7 +2,9 @@
 
 Ridge for every candidate penalty and every fold comes from one eigendecomposition of each training fold's
 centred Gram matrix ``r_c^T r_c``; held-out errors are computed from per-fold sufficient statistics, so the data
-are read once and no model is refitted per penalty.
+are read once and no model is refitted per penalty. The BLAS/LAPACK threads of a fit are an argument
+(``threads``), set for the call only: on a machine shared with other jobs, LAPACK's eigendecomposition with more
+threads than free cores runs many times slower than with one (``benchmarks/README.md``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.linalg
 import torch
+from threadpoolctl import threadpool_limits
 
 from linkviz.linking.link import LinearLink
 
@@ -196,11 +199,22 @@ def _row_groups(array: np.ndarray) -> np.ndarray:
     return np.unique(as_bytes, return_inverse=True)[1].ravel()
 
 
+def _row_hashes(array: np.ndarray) -> np.ndarray:
+    """A hash of each row's bytes, shape (N,) int64: equal rows hash equally (different rows rarely collide)."""
+    rows = np.ascontiguousarray(array)
+    return np.fromiter((hash(row.tobytes()) for row in rows), dtype=np.int64, count=len(rows))
+
+
 def _duplicate_groups(r: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, int]:
     """Group id of each pair, shape (N,), equal for exact copies of one (r, w) row, and the number of extra copies.
 
     Groups are numbered in order of first appearance, so de-duplicated pairs get the same folds as their copies.
+    Pairs whose row hashes are all distinct are all distinct (the common case, one pass over the data); only a
+    hash collision or a real copy pays for the exact grouping by bytes.
     """
+    hashes = np.stack([_row_hashes(r), _row_hashes(w)], axis=1)
+    if len(np.unique(hashes, axis=0)) == len(r):
+        return np.arange(len(r)), 0
     r_groups, w_groups = _row_groups(r), _row_groups(w)
     keys = r_groups * (int(w_groups.max(initial=0)) + 1) + w_groups
     _, first, groups = np.unique(keys, return_index=True, return_inverse=True)
@@ -253,6 +267,7 @@ def fit_linear_link(
     alphas: Sequence[float] | None = None,
     cv: int = 5,
     seed: int = 0,
+    threads: int | None = None,
 ) -> LinkFit:
     """Fit ``w = A r + b`` by least squares with an intercept (OLS) or with a ridge penalty chosen by k-fold CV.
 
@@ -279,6 +294,10 @@ def fit_linear_link(
     seed : int
         Seed of the random fold assignment. Exact copies of a pair always share a fold (folds are drawn over the
         distinct pairs, like ``GroupKFold``).
+    threads : int, optional
+        BLAS/LAPACK threads for this fit (restored afterwards; ``None`` leaves the process's setting). Use 1
+        when other jobs share the cores or several fits run in parallel: an oversubscribed eigendecomposition
+        is several times slower than a single-threaded one.
 
     Returns
     -------
@@ -289,7 +308,7 @@ def fit_linear_link(
     ------
     ValueError
         If ``r`` or ``w`` is not 2-D, has NaN or inf (the count is given), their row counts differ, there are
-        fewer than ``cv`` (distinct) pairs, or ``method``, ``alphas`` or ``cv`` is invalid.
+        fewer than ``cv`` (distinct) pairs, or ``method``, ``alphas``, ``cv`` or ``threads`` is invalid.
 
     Warns
     -----
@@ -302,6 +321,9 @@ def fit_linear_link(
     r, w = validate_pairs(r, w)
     n, d = r.shape
     _check_options(method, alphas, cv, n)
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer))
+                                or threads < 1):
+        raise ValueError(f"threads must be a positive int or None (leave the BLAS setting), got {threads!r}")
     if method == "ols" and n <= d + 1:
         warnings.warn(f"too few pairs for OLS: N={n} <= D+1={d + 1} with D={d} units, so least squares would "
                       "interpolate; falling back to ridge with alpha chosen by cross-validation", stacklevel=2)
@@ -315,38 +337,39 @@ def fit_linear_link(
                       "distinct); copies of one pair are kept in the same cross-validation fold so they do not "
                       "leak into the held-out error, but they still weigh more in the fit: de-duplicate the pairs "
                       "if the copies are accidental", stacklevel=2)
-    folds = _cv_folds(groups, n_duplicates, cv, seed)
-    r_shift = r.mean(axis=0, dtype=np.float64)
-    w_shift = w.mean(axis=0, dtype=np.float64)
-    fold_moments = _fold_moments(r, w, folds, r_shift, w_shift)
-    total = fold_moments[0]
-    for moments in fold_moments[1:]:
-        total = total + moments
+    with threadpool_limits(limits=threads, user_api="blas"):  # for this fit only; None: no change
+        folds = _cv_folds(groups, n_duplicates, cv, seed)
+        r_shift = r.mean(axis=0, dtype=np.float64)
+        w_shift = w.mean(axis=0, dtype=np.float64)
+        fold_moments = _fold_moments(r, w, folds, r_shift, w_shift)
+        total = fold_moments[0]
+        for moments in fold_moments[1:]:
+            total = total + moments
 
-    if method == "ols":
-        candidates = np.array([0.0])
-    elif alphas is None:
-        gram, _, _ = total.centered(total.sx / n, total.sy / n)
-        scale = float(np.trace(gram)) / d
-        if scale <= 0:
-            raise ValueError("every unit of r is constant over the pairs; there is nothing to regress on")
-        candidates = scale * _DEFAULT_RELATIVE_ALPHAS
-    else:
-        candidates = np.asarray(alphas, dtype=np.float64)
+        if method == "ols":
+            candidates = np.array([0.0])
+        elif alphas is None:
+            gram, _, _ = total.centered(total.sx / n, total.sy / n)
+            scale = float(np.trace(gram)) / d
+            if scale <= 0:
+                raise ValueError("every unit of r is constant over the pairs; there is nothing to regress on")
+            candidates = scale * _DEFAULT_RELATIVE_ALPHAS
+        else:
+            candidates = np.asarray(alphas, dtype=np.float64)
 
-    w_dim = w.shape[1]
-    noise_floor = _noise_floor(total, r_shift, r.dtype)
-    fold_mse = np.stack([_held_out_mse(total - held_out, held_out, candidates, w_dim, noise_floor)
-                         for held_out in fold_moments])
-    mean_mse = fold_mse.mean(axis=0)
-    alpha = float(candidates[int(np.argmin(mean_mse))])
-    coefficients, intercept, train_mse = _final_fit(total, alpha, w_dim, noise_floor)
-    weight = coefficients.T
-    bias = intercept + w_shift - weight @ r_shift
-    return LinkFit(
-        link=LinearLink(weight=weight.astype(np.float32), bias=bias.astype(np.float32)),
-        method=method,
-        alpha=alpha,
-        cv_scores={float(a): float(s) for a, s in zip(candidates, mean_mse)},
-        train_mse=float(train_mse),
-    )
+        w_dim = w.shape[1]
+        noise_floor = _noise_floor(total, r_shift, r.dtype)
+        fold_mse = np.stack([_held_out_mse(total - held_out, held_out, candidates, w_dim, noise_floor)
+                             for held_out in fold_moments])
+        mean_mse = fold_mse.mean(axis=0)
+        alpha = float(candidates[int(np.argmin(mean_mse))])
+        coefficients, intercept, train_mse = _final_fit(total, alpha, w_dim, noise_floor)
+        weight = coefficients.T
+        bias = intercept + w_shift - weight @ r_shift
+        return LinkFit(
+            link=LinearLink(weight=weight.astype(np.float32), bias=bias.astype(np.float32)),
+            method=method,
+            alpha=alpha,
+            cv_scores={float(a): float(s) for a, s in zip(candidates, mean_mse)},
+            train_mse=float(train_mse),
+        )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import fake_dissection
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from linkviz.dissection import Tally, best_labels, iou_matrix, upsample
+from linkviz.dissection import Tally, best_labels, dissect, iou_matrix, upsample
 
 # Labels: 0 unlabelled, 1 "a" (category 0, object), 2 "b" (category 1, part), 3 "s" (category 2, scene).
 LABEL_CATEGORY = np.array([-1, 0, 1, 2])
@@ -195,3 +197,20 @@ def test_mismatched_resolution_and_bad_labels_raise():
         tally.update(activations[:, :1], pixel_labels=pixel)
     with pytest.raises(ValueError, match="mode"):
         Tally(THRESHOLDS, LABEL_CATEGORY, n_categories=3, segmentation_shape=(2, 2), mode="netdissect")
+
+
+def test_dissect_runs_with_the_threads_it_is_given_and_restores_them():
+    probe = fake_dissection.square_probe(6, seed=0, low=180)
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    seen: list[int] = []
+    model[0].register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    other = 2 if before == 1 else 1
+    result = dissect(model, "1", probe, quantile=0.1, batch_size=3, progress=False, threads=other)
+    assert seen and set(seen) == {other}
+    assert torch.get_num_threads() == before
+    reference = dissect(model, "1", probe, quantile=0.1, batch_size=3, progress=False)
+    np.testing.assert_array_equal(result.unit_labels, reference.unit_labels)
+    np.testing.assert_allclose(result.unit_iou, reference.unit_iou)
+    with pytest.raises(ValueError, match="n_threads must be at least 1; got 0"):
+        dissect(model, "1", probe, quantile=0.1, progress=False, threads=0)

@@ -189,3 +189,43 @@ def test_mlp_link_rejects_bad_pairs():
         fit_mlp_link(np.zeros((5, 2)), np.zeros((4, 2)), progress=False)
     with pytest.raises(ValueError, match="epochs must be at least 1"):
         fit_mlp_link(np.zeros((5, 2)), np.zeros((5, 2)), epochs=0, progress=False)
+
+
+def _blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+
+def test_threads_limit_blas_during_the_fit_only(monkeypatch):
+    import linkviz.linking.fit as fit_module
+    r, w, _, _ = _planted(80, 6, 3, noise=0.5, seed=14)
+    seen: list[list[int]] = []
+    held_out_mse = fit_module._held_out_mse
+
+    def recording(*args, **kwargs):
+        seen.append(_blas_threads())
+        return held_out_mse(*args, **kwargs)
+
+    monkeypatch.setattr(fit_module, "_held_out_mse", recording)
+    before = _blas_threads()
+    limited = fit_linear_link(r, w, alphas=[0.1, 10.0], threads=1)
+    assert seen and all(threads == [1] * len(threads) for threads in seen)
+    assert _blas_threads() == before
+    free = fit_linear_link(r, w, alphas=[0.1, 10.0])
+    assert limited.alpha == free.alpha
+    np.testing.assert_allclose(limited.link.weight, free.link.weight, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="threads must be a positive int or None.*got 0"):
+        fit_linear_link(r, w, threads=0)
+
+
+def test_hash_collisions_fall_back_to_exact_duplicate_grouping(monkeypatch):
+    import linkviz.linking.fit as fit_module
+    r, w, _, _ = _planted(50, 4, 2, noise=1.0, seed=15)
+    expected = fit_linear_link(r, w, alphas=[0.1, 1.0, 10.0])
+    monkeypatch.setattr(fit_module, "_row_hashes", lambda array: np.zeros(len(array), dtype=np.int64))
+    groups, n_duplicates = fit_module._duplicate_groups(r, w)
+    assert n_duplicates == 0 and sorted(groups) == list(range(50))
+    collided = fit_linear_link(r, w, alphas=[0.1, 1.0, 10.0])
+    assert collided.cv_scores == expected.cv_scores
+    with pytest.warns(UserWarning, match=r"found 50 exact duplicate"):
+        fit_linear_link(np.tile(r, (2, 1)), np.tile(w, (2, 1)), alphas=[1.0])
