@@ -21,6 +21,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from linkviz.linking.link import LinearLink
+from linkviz.linking.ridge_cv import dual_held_out_mse, primal_held_out_mse, ridge_gains
 
 __all__ = ["LinkFit", "fit_linear_link"]
 
@@ -145,33 +146,6 @@ def _noise_floor(total: _Moments, r_shift: np.ndarray, dtype: np.dtype) -> float
     return float((10 * eps * rms * (np.sqrt(total.n) + np.sqrt(len(r_shift)))) ** 2)
 
 
-def _gains(eigenvalues: np.ndarray, alphas: np.ndarray, noise_floor: float) -> np.ndarray:
-    """Ridge gains ``1 / (lambda + alpha)``, shape (n_alphas, D); 0 for null directions (the pseudo-inverse).
-
-    A direction is null when its eigenvalue is below ``noise_floor`` or below the eigensolver's accuracy.
-    """
-    accuracy = max(float(eigenvalues.max(initial=0.0)), 0.0) * len(eigenvalues) * np.finfo(np.float64).eps
-    signal = eigenvalues > max(noise_floor, accuracy)
-    total = np.where(signal, eigenvalues, 1.0)[None, :] + alphas[:, None]
-    return np.where(signal[None, :], 1.0 / total, 0.0)
-
-
-def _held_out_mse(train: _Moments, held_out: _Moments, alphas: np.ndarray, w_dim: int,
-                  noise_floor: float) -> np.ndarray:
-    """MSE on ``held_out`` of ridge fits on ``train``, one per alpha, from one eigendecomposition."""
-    x_mean, y_mean = train.sx / train.n, train.sy / train.n
-    gram, cross, _ = train.centered(x_mean, y_mean)
-    eigenvalues, vectors = np.linalg.eigh(gram)
-    q = vectors.T @ cross                       # coefficients = V diag(g) q
-    v_xx, v_xy, v_yy = held_out.centered(x_mean, y_mean)
-    p = vectors.T @ v_xy
-    linear = (q * p).sum(axis=1)                # tr(B^T Vxy) = g . linear
-    quadratic = (vectors.T @ v_xx @ vectors) * (q @ q.T)   # tr(B^T Vxx B) = g^T quadratic g
-    gains = _gains(eigenvalues, alphas, noise_floor)
-    sse = v_yy - 2 * gains @ linear + ((gains @ quadratic) * gains).sum(axis=1)
-    return np.clip(sse, 0.0, None) / (held_out.n * w_dim)
-
-
 def _final_fit(total: _Moments, alpha: float, w_dim: int, noise_floor: float
                ) -> tuple[np.ndarray, np.ndarray, float]:
     """Coefficients (D, w_dim) and intercept on the shifted scale, and the training MSE.
@@ -185,7 +159,7 @@ def _final_fit(total: _Moments, alpha: float, w_dim: int, noise_floor: float
         coefficients = scipy.linalg.solve(gram + alpha * np.eye(len(gram)), cross, assume_a="pos")
     else:
         eigenvalues, vectors = np.linalg.eigh(gram)
-        gains = _gains(eigenvalues, np.array([alpha]), noise_floor)[0]
+        gains = ridge_gains(eigenvalues, np.array([alpha]), noise_floor)[0]
         coefficients = vectors @ (gains[:, None] * (vectors.T @ cross))
     sse = y_sse - 2 * float((coefficients * cross).sum()) + float((coefficients * (gram @ coefficients)).sum())
     intercept = y_mean - x_mean @ coefficients
@@ -359,8 +333,12 @@ def fit_linear_link(
 
         w_dim = w.shape[1]
         noise_floor = _noise_floor(total, r_shift, r.dtype)
-        fold_mse = np.stack([_held_out_mse(total - held_out, held_out, candidates, w_dim, noise_floor)
-                             for held_out in fold_moments])
+        if n - min(len(fold) for fold in folds) < d:  # fewer training pairs than units: the n x n kernel is smaller
+            fold_mse = dual_held_out_mse(r.astype(np.float64) - r_shift, w.astype(np.float64) - w_shift, folds,
+                                         candidates, noise_floor)
+        else:
+            fold_mse = np.stack([primal_held_out_mse(total - held_out, held_out, candidates, w_dim, noise_floor)
+                                 for held_out in fold_moments])
         mean_mse = fold_mse.mean(axis=0)
         alpha = float(candidates[int(np.argmin(mean_mse))])
         coefficients, intercept, train_mse = _final_fit(total, alpha, w_dim, noise_floor)

@@ -200,13 +200,13 @@ def test_threads_limit_blas_during_the_fit_only(monkeypatch):
     import linkviz.linking.fit as fit_module
     r, w, _, _ = _planted(80, 6, 3, noise=0.5, seed=14)
     seen: list[list[int]] = []
-    held_out_mse = fit_module._held_out_mse
+    held_out_mse = fit_module.primal_held_out_mse
 
     def recording(*args, **kwargs):
         seen.append(_blas_threads())
         return held_out_mse(*args, **kwargs)
 
-    monkeypatch.setattr(fit_module, "_held_out_mse", recording)
+    monkeypatch.setattr(fit_module, "primal_held_out_mse", recording)
     before = _blas_threads()
     limited = fit_linear_link(r, w, alphas=[0.1, 10.0], threads=1)
     assert seen and all(threads == [1] * len(threads) for threads in seen)
@@ -229,3 +229,28 @@ def test_hash_collisions_fall_back_to_exact_duplicate_grouping(monkeypatch):
     assert collided.cv_scores == expected.cv_scores
     with pytest.warns(UserWarning, match=r"found 50 exact duplicate"):
         fit_linear_link(np.tile(r, (2, 1)), np.tile(w, (2, 1)), alphas=[1.0])
+
+
+def test_fewer_pairs_than_units_take_the_kernel_form_with_the_same_errors_and_fit():
+    """With N < D (200 face pairs, r of 2048 values) each fold decomposes the N x N kernel instead of the D x D
+    Gram matrix; both forms give the same held-out errors and so the same alpha and link."""
+    from linkviz.linking.fit import _cv_folds, _duplicate_groups, _fold_moments, _noise_floor
+    from linkviz.linking.ridge_cv import dual_held_out_mse, primal_held_out_mse
+
+    rng = np.random.default_rng(4)
+    r = rng.gamma(1.5, 1.0, size=(60, 150)).astype(np.float32)
+    w = (r @ rng.normal(size=(150, 7)) * 0.1 + rng.normal(size=(60, 7))).astype(np.float32)
+    groups, duplicates = _duplicate_groups(r, w)
+    folds = _cv_folds(groups, duplicates, 5, 0)
+    r_shift, w_shift = r.mean(0, dtype=np.float64), w.mean(0, dtype=np.float64)
+    moments = _fold_moments(r, w, folds, r_shift, w_shift)
+    total = moments[0]
+    for extra in moments[1:]:
+        total = total + extra
+    alphas = np.logspace(-3, 3, 9) * 60
+    floor = _noise_floor(total, r_shift, r.dtype)
+    primal = np.stack([primal_held_out_mse(total - held, held, alphas, 7, floor) for held in moments])
+    dual = dual_held_out_mse(r - r_shift, w - w_shift, folds, alphas, floor)
+    np.testing.assert_allclose(dual, primal, rtol=1e-6)
+    fit = fit_linear_link(r, w, alphas=alphas)  # takes the kernel form here
+    assert fit.alpha == alphas[int(np.argmin(primal.mean(0)))]
