@@ -23,8 +23,9 @@ import numpy as np
 
 from linkviz.controllers.label_painting import LabelPainting, PaintingView, brush_layout, parse_ids
 from linkviz.plotting.overlays import to_hex
-from linkviz.segmentation.labels_io import PaintedLabels, load_labels
+from linkviz.segmentation.labels_io import LabelSetConflictError, PaintedLabels, load_labels
 from linkviz.widgets.base import ViewWidget
+from linkviz.widgets.latest_wins import error_html
 
 __all__ = ["LabelPainter"]
 
@@ -84,6 +85,8 @@ class LabelPainter(ViewWidget):
                                        f"{label_names[0]!r}")
         self.directory = ipw.Text(value="" if directory is None else str(directory), description="folder")
         self.save_button = ipw.Button(description="save", icon="save")
+        self.overwrite = ipw.Checkbox(value=False, description="overwrite", indent=False,
+                                      tooltip="replace a folder that holds another label set (its maps are removed)")
         self.load_button = ipw.Button(description="load", icon="folder-open")
         self._init_view(name="LabelPainter", image_format="png")
         self.status = self.label
@@ -95,14 +98,14 @@ class LabelPainter(ViewWidget):
         self.paint_button.on_click(self._on_paint_ids)
         self.undo_button.on_click(lambda _: self._run(self.undo))
         self.clear_button.on_click(lambda _: self._run(self.clear, self.picker.value))
-        self.save_button.on_click(lambda _: self._run(self.save))
+        self.save_button.on_click(self._on_save)
         self.load_button.on_click(lambda _: self._run(self.load))
         super().__init__([
             ipw.HBox([self.picker, self.n_segments]),
             ipw.HBox([self.current_label, ipw.HTML(self.controller.legend_html())]),
             ipw.HBox([self.image, self.brush]),
             ipw.HBox([self.ids, self.paint_button, self.undo_button, self.clear_button]),
-            ipw.HBox([self.directory, self.save_button, self.load_button]), self.status, self.error,
+            ipw.HBox([self.directory, self.save_button, self.overwrite, self.load_button]), self.status, self.error,
             self._export_bar()])
         self._rebuild_brush()
         self._refresh()
@@ -156,8 +159,11 @@ class LabelPainter(ViewWidget):
         self._refresh(action="undone")
         return True
 
-    def save(self, directory: str | os.PathLike[str] | None = None) -> list[Path]:
+    def save(self, directory: str | os.PathLike[str] | None = None, *, overwrite: bool = False) -> list[Path]:
         """Write all masks (one PNG per image + labels.json) to ``directory`` (default: the folder box).
+
+        A folder that holds another label set is refused unless ``overwrite`` is True (the save button passes the
+        ``overwrite`` box); see :meth:`linkviz.controllers.LabelPainting.save`.
 
         Returns
         -------
@@ -165,7 +171,7 @@ class LabelPainter(ViewWidget):
             The PNG files written.
         """
         directory = self._directory(directory)
-        paths = self.controller.save(directory)
+        paths = self.controller.save(directory, overwrite=overwrite)
         self.status.value = f"saved {len(paths)} label maps to {html.escape(str(directory))}"
         return paths
 
@@ -203,6 +209,19 @@ class LabelPainter(ViewWidget):
             method(*args)
         except (ValueError, IndexError, OSError) as error:
             self._show_error(error)
+
+    def _on_save(self, _button: ipw.Button) -> None:
+        """Save; a folder with another label set shows the conflict and how to replace it (tick overwrite)."""
+        try:
+            self.save(overwrite=self.overwrite.value)
+        except LabelSetConflictError as error:
+            self.error.value = error_html(error) + " Tick <b>overwrite</b> and save again to replace its maps."
+            return
+        except (ValueError, OSError) as error:
+            self._show_error(error)
+            return
+        self.overwrite.value = False  # one overwrite per tick
+        self.error.value = ""
 
     def _on_paint_ids(self, _button: ipw.Button) -> None:
         try:

@@ -225,9 +225,15 @@ class LabelPainting:
             self._masks[image_index] = previous.astype(np.int64)
         return True
 
-    def save(self, directory: str | os.PathLike[str]) -> list[Path]:
-        """Write all masks with :func:`linkviz.segmentation.save_labels` (one PNG per image + labels.json)."""
-        return save_labels(directory, self.masks, label_names=self.label_names, names=self.names)
+    def save(self, directory: str | os.PathLike[str], *, overwrite: bool = False) -> list[Path]:
+        """Write all masks with :func:`linkviz.segmentation.save_labels` (one PNG per image + labels.json).
+
+        A folder with the same label set gains these maps (same names replaced, others kept). A folder with
+        another label set raises :class:`~linkviz.segmentation.labels_io.LabelSetConflictError` unless
+        ``overwrite`` is True, which replaces its maps by these ones. A failure midway leaves the folder as it was.
+        """
+        return save_labels(directory, self.masks, label_names=self.label_names, names=self.names,
+                           overwrite=overwrite)
 
     def load(self, directory: str | os.PathLike[str]) -> PaintedLabels:
         """Restore masks saved by :meth:`save` (matched to images by name); one undo step reverts it.

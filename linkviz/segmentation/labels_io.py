@@ -8,21 +8,29 @@ Layout of a label folder::
     ...
 
 Any image viewer opens the maps, and any tool that writes 8-bit greyscale PNGs can produce them.
+
+:func:`save_labels` never mixes two label sets in one folder: it refuses a folder that holds another set unless
+told to replace it, and it writes every file to a temporary file first, so that a failure midway leaves the
+folder's previous set intact and loadable.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
 
-__all__ = ["LABELS_FILE", "LabelFileError", "PaintedLabels", "check_label_names", "load_labels", "save_labels"]
+__all__ = ["LABELS_FILE", "LabelFileError", "LabelSetConflictError", "PaintedLabels", "check_label_names", "load_labels",
+           "save_labels"]
 
 LABELS_FILE = "labels.json"
 _FORMAT = "linkviz-part-labels"
@@ -33,6 +41,28 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 class LabelFileError(ValueError):
     """A label folder or label map that cannot be read as painted labels; the message names the file."""
+
+
+class LabelSetConflictError(ValueError):
+    """A label folder already holds another label set (or an unreadable index); saving there needs ``overwrite``.
+
+    Attributes
+    ----------
+    directory : Path
+        The folder.
+    existing : tuple of str or None
+        The label names already saved there; None if its index cannot be read.
+    requested : tuple of str
+        The label names that were to be saved.
+    """
+
+    def __init__(self, directory: Path, existing: tuple[str, ...] | None, requested: tuple[str, ...],
+                 reason: str = "") -> None:
+        self.directory, self.existing, self.requested = directory, existing, requested
+        held = (f"holds the label set {list(existing)}" if existing is not None
+                else f"holds an index that cannot be read ({reason})")
+        super().__init__(f"{directory} {held}, not {list(requested)}; saving there would mix two label sets. "
+                         "Save to another folder, or pass overwrite=True to replace its label maps.")
 
 
 @dataclass(frozen=True)
@@ -99,19 +129,29 @@ def save_labels(
     *,
     label_names: Sequence[str],
     names: Sequence[str] | None = None,
+    overwrite: bool = False,
 ) -> list[Path]:
     """Write label maps as uint8 PNGs and their label names as ``labels.json``.
+
+    Into a folder that already holds the same label set, the maps are added: a map of the same name is replaced,
+    the folder's other maps are kept and stay listed. A folder that holds another label set is refused unless
+    ``overwrite`` is set; then it ends up holding exactly these maps, and the old set's other maps are removed.
+    Every file is written to a temporary file beside it first and renamed into place once all are written,
+    ``labels.json`` last, so a failure midway leaves the folder's previous label set intact.
 
     Parameters
     ----------
     directory : str or PathLike
-        Folder to write into (created if missing); an existing ``labels.json`` there is replaced.
+        Folder to write into (created if missing).
     masks : ndarray of int, shape (N, H, W), or sequence of (H, W) arrays
         Label ids in ``[0, len(label_names))``.
     label_names : sequence of str
         Distinct names, one per label id: the background and at least one part (see :func:`check_label_names`).
     names : sequence of str, optional
         File stem of each map (letters, digits, ``._-``); default ``"000"``, ``"001"``, ...
+    overwrite : bool
+        Replace whatever label set the folder holds (removing the maps its index lists that are not written now)
+        instead of refusing a different one.
 
     Returns
     -------
@@ -124,6 +164,8 @@ def save_labels(
         For bad label names or image names, or masks that are not 2-D integer maps.
     LabelFileError
         If a map holds an id outside ``[0, len(label_names))``.
+    LabelSetConflictError
+        If the folder holds another label set, or an index that cannot be read, and ``overwrite`` is False.
     """
     label_names = check_label_names(label_names)
     masks = [np.asarray(mask) for mask in masks]
@@ -137,16 +179,64 @@ def save_labels(
             raise ValueError(f"label map {name!r} must be a 2-D integer array; got {mask.dtype} {mask.shape}")
         _check_ids(mask, n_labels=len(label_names), where=f"label map {name!r}")
     directory = Path(directory)
+    kept = _files_to_keep(directory, label_names, overwrite=overwrite)
+    old_files = _listed_files(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, mask in zip(names, masks):
-        path = directory / f"{name}.png"
-        Image.fromarray(mask.astype(np.uint8)).save(path)  # 2-D uint8 -> mode "L"
-        paths.append(path)
-    index = {"format": _FORMAT, "version": _VERSION, "label_names": list(label_names),
-             "files": [path.name for path in paths]}
-    (directory / LABELS_FILE).write_text(json.dumps(index, indent=2) + "\n")
+    paths = [directory / f"{name}.png" for name in names]
+    files = [*(file for file in kept if file not in {path.name for path in paths}), *(path.name for path in paths)]
+    index = {"format": _FORMAT, "version": _VERSION, "label_names": list(label_names), "files": files}
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, mask in zip(paths, masks):
+            staged.append((_stage(path, lambda handle, m=mask: Image.fromarray(m.astype(np.uint8)).save(
+                handle, format="PNG")), path))  # 2-D uint8 -> mode "L"
+        staged.append((_stage(directory / LABELS_FILE,
+                              lambda handle: handle.write((json.dumps(index, indent=2) + "\n").encode())),
+                       directory / LABELS_FILE))
+    except BaseException:
+        for temporary, _ in staged:
+            Path(temporary).unlink(missing_ok=True)
+        raise
+    for temporary, path in staged:  # labels.json is the last one
+        os.replace(temporary, path)
+    for orphan in sorted(set(old_files) - set(files)):
+        (directory / orphan).unlink(missing_ok=True)
     return paths
+
+
+def _listed_files(directory: Path) -> list[str]:
+    """The map files listed by the folder's index; none if it has no readable index."""
+    try:
+        return _read_index(directory / LABELS_FILE)[1]
+    except (FileNotFoundError, LabelFileError):
+        return []
+
+
+def _files_to_keep(directory: Path, label_names: tuple[str, ...], *, overwrite: bool) -> list[str]:
+    """The folder's listed maps that a save keeps; LabelSetConflictError for another label set."""
+    if overwrite or not (directory / LABELS_FILE).exists():
+        return []
+    try:
+        existing, files = _read_index(directory / LABELS_FILE)
+    except (LabelFileError, OSError) as error:
+        raise LabelSetConflictError(directory, None, label_names, reason=str(error)) from None
+    if existing != label_names:
+        raise LabelSetConflictError(directory, existing, label_names)
+    return files
+
+
+def _stage(path: Path, write: Callable[[BinaryIO], object]) -> str:
+    """Write a file's bytes (``write(handle)``) to a synced temporary file beside ``path``; return its name."""
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return temporary
 
 
 def _read_index(path: Path) -> tuple[tuple[str, ...], list[str]]:

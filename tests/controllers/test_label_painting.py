@@ -11,6 +11,7 @@ from linkviz.controllers import LabelPainting, PaintingView, parse_ids
 from linkviz.controllers.label_painting import brush_layout
 from linkviz.plotting.overlays import label_colors
 from linkviz.segmentation import load_labels
+from linkviz.segmentation.labels_io import LabelSetConflictError
 
 LABELS = ("background", "ear", "eye")
 images = fake_images.quadrant_images  # fixture shared with the widget tests
@@ -125,3 +126,22 @@ def test_save_load_round_trip_and_checks(images, tmp_path):
         LabelPainting(images, label_names=LABELS, masks=np.full((2, 24, 24), 3))
     with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
         LabelPainting(images[0], label_names=LABELS)
+
+
+def test_save_refuses_a_folder_with_another_label_set_unless_told_to_overwrite(images, tmp_path):
+    houses = LabelPainting(images, label_names=("background", "wall", "roof"), names=("house0", "house1"))
+    houses.save(tmp_path)
+    painting = LabelPainting(images, label_names=LABELS, names=("seed0", "house1"), n_segments=16)
+    painting.paint(0, [0], "ear")
+    with pytest.raises(LabelSetConflictError, match=r"\['background', 'wall', 'roof'\], not \['background', "
+                                                    r"'ear', 'eye'\]"):
+        painting.save(tmp_path)
+    assert load_labels(tmp_path).label_names == houses.label_names
+    painting.save(tmp_path, overwrite=True)
+    saved = load_labels(tmp_path)
+    assert saved.label_names == LABELS and saved.names == ("seed0", "house1")
+    np.testing.assert_array_equal(saved.masks, painting.masks)
+    assert not (tmp_path / "house0.png").exists()  # the old set's orphan is gone
+    painting.paint(1, [0], "eye")
+    painting.save(tmp_path)  # the same label set: updated in place
+    np.testing.assert_array_equal(load_labels(tmp_path).masks, painting.masks)

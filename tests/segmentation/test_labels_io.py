@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from linkviz.segmentation import LABELS_FILE, LabelFileError, load_labels, save_labels
-from linkviz.segmentation.labels_io import check_label_names
+from linkviz.segmentation.labels_io import LabelSetConflictError, check_label_names
 
 LABEL_NAMES = ("background", "cap", "stem")
 
@@ -100,3 +100,63 @@ def test_a_label_set_needs_the_background_and_a_part(tmp_path, masks):
     (tmp_path / LABELS_FILE).write_text(json.dumps({**index, "label_names": ["background"]}))
     with pytest.raises(LabelFileError, match="between 2"):
         load_labels(tmp_path)
+
+
+OTHER_NAMES = ("background", "wall", "roof", "door")
+
+
+def test_a_folder_with_another_label_set_is_refused_and_left_alone(tmp_path, masks):
+    save_labels(tmp_path, masks, label_names=OTHER_NAMES, names=["house0", "house1"])
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+    with pytest.raises(LabelSetConflictError) as caught:
+        save_labels(tmp_path, masks, label_names=LABEL_NAMES, names=["house0", "seed7"])
+    message = str(caught.value)
+    assert str(tmp_path) in message and str(list(OTHER_NAMES)) in message and str(list(LABEL_NAMES)) in message
+    assert "overwrite=True" in message and isinstance(caught.value, ValueError)
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == before
+    (tmp_path / LABELS_FILE).write_text("{not json")
+    with pytest.raises(LabelSetConflictError, match="cannot be read"):
+        save_labels(tmp_path, masks, label_names=LABEL_NAMES)
+
+
+def test_overwrite_replaces_the_label_set_and_removes_its_orphans(tmp_path, masks):
+    save_labels(tmp_path, masks, label_names=OTHER_NAMES, names=["house0", "house1"])
+    (tmp_path / "notes.txt").write_text("mine")  # not a listed map: never removed
+    save_labels(tmp_path, masks[:1], label_names=LABEL_NAMES, names=["house0"], overwrite=True)
+    loaded = load_labels(tmp_path)
+    assert loaded.label_names == LABEL_NAMES and loaded.names == ("house0",)
+    np.testing.assert_array_equal(loaded.masks, masks[:1])
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["house0.png", LABELS_FILE, "notes.txt"]
+
+
+def test_the_same_label_set_adds_and_updates_maps(tmp_path, masks):
+    save_labels(tmp_path, masks, label_names=LABEL_NAMES, names=["a", "b"])
+    updated = masks[::-1].copy()
+    save_labels(tmp_path, updated, label_names=LABEL_NAMES, names=["b", "c"])
+    loaded = load_labels(tmp_path)
+    assert loaded.names == ("a", "b", "c")  # kept, replaced, added
+    np.testing.assert_array_equal(loaded.masks, np.stack([masks[0], updated[0], updated[1]]))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.png", "b.png", "c.png", LABELS_FILE]
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_failure_midway_leaves_the_old_label_set_intact(tmp_path, masks, monkeypatch, overwrite):
+    names = OTHER_NAMES if overwrite else LABEL_NAMES
+    save_labels(tmp_path, masks, label_names=names, names=["a", "b"])
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+    save = Image.Image.save
+    calls = []
+
+    def fail_on_the_second_image(image, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return save(image, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", fail_on_the_second_image)
+    with pytest.raises(OSError, match="disk full"):
+        save_labels(tmp_path, masks[::-1] + 0, label_names=LABEL_NAMES, names=["a", "c"], overwrite=overwrite)
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == before  # no temporary files left
+    loaded = load_labels(tmp_path)
+    assert loaded.label_names == names and loaded.names == ("a", "b")
+    np.testing.assert_array_equal(loaded.masks, masks)

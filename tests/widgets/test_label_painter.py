@@ -113,6 +113,21 @@ def test_saved_labels_round_trip_exactly_and_load_restores_them(images, tmp_path
     assert "name a folder" in renamed.error.value
 
 
+
+def test_the_save_button_shows_a_label_set_conflict_and_overwrites_once_ticked(images, tmp_path):
+    LabelPainter(images, label_names=("background", "cap"), names=("a", "b")).save(tmp_path)
+    painter = LabelPainter(images, label_names=LABELS, names=("a", "c"), n_segments=16, directory=tmp_path)
+    painter.paint(0, [0], "eye")
+    painter.save_button.click()
+    assert "LabelSetConflictError" in painter.error.value and str(tmp_path) in painter.error.value
+    assert "overwrite" in painter.error.value and load_labels(tmp_path).label_names == ("background", "cap")
+    painter.overwrite.value = True
+    painter.save_button.click()
+    saved = load_labels(tmp_path)
+    assert saved.label_names == LABELS and saved.names == ("a", "c") and not (tmp_path / "b.png").exists()
+    np.testing.assert_array_equal(saved.masks, painter.masks)
+    assert painter.error.value == "" and not painter.overwrite.value and "saved 2 label maps" in painter.status.value
+
 def test_static_snapshot(images):
     bundle = LabelPainter(images, label_names=LABELS)._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
