@@ -27,7 +27,7 @@ whose mean area over all steps is below the visibility threshold counts as uncha
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -35,12 +35,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from linkviz.quantify.batch_changes import batch_sequence_changes
 from linkviz.quantify.component_ellipses import ANGLE_MIN_ECCENTRICITY, has_orientation, wrap_axial_degrees
-from linkviz.quantify.part_metrics import METRICS, PartMeasurements, measure_parts, visibility_threshold
+from linkviz.quantify.part_metrics import METRICS, PartMeasurements, _check_sequence, visibility_threshold
 
 __all__ = ["ChangeTable", "aggregate_changes", "part_changes", "relative_area_change", "unit_changes"]
 
 CHANGE_COLUMNS = ("unit", "seed", "step", "label", "metric", "value", "baseline", "change", "visible")
+_COLUMN_DTYPES = (np.int64, np.int64, np.int64, object, object, np.float64, np.float64, np.float64, bool)
 _KEYS = ("unit", "step", "label", "metric")
 
 
@@ -180,6 +182,9 @@ def unit_changes(images: np.ndarray, masks: np.ndarray, labels: Sequence[str], *
                  angle_min_eccentricity: float = ANGLE_MIN_ECCENTRICITY, **measure_kwargs: Any) -> ChangeTable:
     """Measure and compare every seed's tuning sequence of one unit (e.g. ``SweepResult.images(unit)``).
 
+    All seeds, steps and labels are measured at once (:mod:`linkviz.quantify.batch_changes`); the table is the one
+    :func:`part_changes` of :func:`~linkviz.quantify.measure_parts` gives per seed, concatenated.
+
     Parameters
     ----------
     images : ndarray of uint8, shape (N, S, H, W, 3)
@@ -195,7 +200,8 @@ def unit_changes(images: np.ndarray, masks: np.ndarray, labels: Sequence[str], *
     visibility, area_floor, angle_min_eccentricity
         As in :func:`part_changes`.
     **measure_kwargs
-        Passed to :func:`~linkviz.quantify.measure_parts` (``exclude``, ``connectivity``, ...).
+        As in :func:`~linkviz.quantify.measure_parts` (``exclude``, ``entropy_radius``, ``connectivity``,
+        ``min_component_area``, ``max_match_distance``).
 
     Returns
     -------
@@ -211,12 +217,72 @@ def unit_changes(images: np.ndarray, masks: np.ndarray, labels: Sequence[str], *
     if len(seeds) != n_seeds or len(masks) != n_seeds:
         raise ValueError(f"images ({n_seeds}), masks ({len(masks)}) and seeds ({len(seeds)}) must have one entry "
                          "per seed")
-    tables = []
-    for k in range(n_seeds):
-        measured = measure_parts(images[k], masks[k], labels, reference_step=int(references[k]), **measure_kwargs)
-        tables.append(part_changes(measured, unit=unit, seed=seeds[k], visibility=visibility,
-                                   area_floor=area_floor, angle_min_eccentricity=angle_min_eccentricity))
-    return ChangeTable.concat(tables)
+    columns = sequence_change_columns(images, masks, labels, units=np.full(n_seeds, int(unit)),
+                                      seeds=np.asarray(seeds, dtype=np.int64), reference_steps=references,
+                                      visibility=visibility, area_floor=area_floor,
+                                      angle_min_eccentricity=angle_min_eccentricity, **measure_kwargs)
+    return ChangeTable(pd.DataFrame(columns)[list(CHANGE_COLUMNS)])
+
+
+def sequence_change_columns(images: np.ndarray, masks: np.ndarray, labels: Sequence[str], *, units: np.ndarray,
+                            seeds: np.ndarray, reference_steps: np.ndarray, visibility: float | None = None,
+                            area_floor: float | None = None, angle_min_eccentricity: float = ANGLE_MIN_ECCENTRICITY,
+                            exclude: Collection[str] = ("background",), **measure_kwargs: Any,
+                            ) -> dict[str, np.ndarray]:
+    """The columns of the change table of ``Q`` tuning sequences, computed for all of them at once.
+
+    The same rows, in the same order, as :func:`part_changes` of :func:`~linkviz.quantify.measure_parts` per
+    sequence, concatenated: per sequence, by step, label name and metric.
+
+    Parameters
+    ----------
+    images : ndarray of uint8, shape (Q, S, H, W, 3)
+    masks : ndarray of int, shape (Q, S, H, W)
+    labels : sequence of str
+    units, seeds, reference_steps : ndarray of int, shape (Q,)
+        Unit, seed and unperturbed step of each sequence.
+    visibility, area_floor, angle_min_eccentricity
+        As in :func:`part_changes`.
+    exclude, **measure_kwargs
+        As in :func:`~linkviz.quantify.measure_parts` (``entropy_radius``, ``connectivity``, ...).
+
+    Returns
+    -------
+    dict of str to ndarray
+        One array of length ``R`` per column of :class:`ChangeTable`.
+    """
+    n_seq = len(images)
+    if n_seq:
+        _check_sequence(images.reshape(-1, *images.shape[2:]), masks.reshape(-1, *masks.shape[2:]), len(labels))
+    bad = (reference_steps < 0) | (reference_steps >= images.shape[1])
+    if bad.any():
+        raise ValueError(f"reference_step must be in [0, {images.shape[1]}); got {reference_steps[bad][0]} (the "
+                         "unperturbed step; a sweep without one has no reference)")
+    measured = [(index, name) for index, name in enumerate(labels) if name not in exclude]
+    if not n_seq or not measured:
+        return {name: np.zeros(0, dtype=dtype) for name, dtype in zip(CHANGE_COLUMNS, _COLUMN_DTYPES)}
+    default_threshold = visibility_threshold(images.shape[2:4])
+    area_floor = default_threshold if area_floor is None else float(area_floor)
+    if not area_floor > 0:
+        raise ValueError(f"area_floor must be positive; got {area_floor}")
+    value, baseline, change, visible = batch_sequence_changes(
+        images, masks, [index for index, _ in measured], np.asarray(reference_steps, np.int64),
+        visibility=default_threshold if visibility is None else float(visibility), area_floor=area_floor,
+        angle_min_eccentricity=angle_min_eccentricity, **measure_kwargs)
+    order = sorted(range(len(measured)), key=lambda slot: measured[slot][1])  # rows sorted by label name
+    _, n_steps, n_parts, n_metrics = value.shape
+    per_sequence = n_steps * n_parts * n_metrics
+    names = np.array([measured[slot][1] for slot in order], dtype=object)
+    return {
+        "unit": np.repeat(np.asarray(units, np.int64), per_sequence),
+        "seed": np.repeat(np.asarray(seeds, np.int64), per_sequence),
+        "step": np.tile(np.repeat(np.arange(n_steps, dtype=np.int64), n_parts * n_metrics), n_seq),
+        "label": np.tile(np.repeat(names, n_metrics), n_seq * n_steps),
+        "metric": np.tile(np.array(METRICS, dtype=object), n_seq * n_steps * n_parts),
+        "value": value[:, :, order].ravel(), "baseline": baseline[:, :, order].ravel(),
+        "change": change[:, :, order].ravel(),
+        "visible": np.broadcast_to(visible[:, None, order, None], value.shape).ravel(),
+    }
 
 
 def _padded_groups(frame: pd.DataFrame, keys: list[str]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:

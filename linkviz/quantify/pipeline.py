@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from linkviz.cache import ChunkedStore, entry_directory
 from linkviz.engines import Engine, LocalEngine
 from linkviz.hashing import hash_arguments
-from linkviz.quantify.changes import CHANGE_COLUMNS, ChangeTable, unit_changes
+from linkviz.quantify.changes import CHANGE_COLUMNS, ChangeTable, sequence_change_columns, unit_changes
 from linkviz.quantify.part_metrics import METRICS
 from linkviz.tuning.sweep import SweepResult
 
@@ -58,6 +58,11 @@ def _segment_batch(segment: Segmenter, images: np.ndarray, n_labels: int) -> np.
     return masks
 
 
+def _indices(names: pd.Series, index: dict[str, int]) -> np.ndarray:
+    """Position of each name in ``index`` as int64 (one lookup per distinct name)."""
+    return names.map(index).to_numpy(np.int64)
+
+
 def _encode(table: ChangeTable, labels: Sequence[str]) -> dict[str, np.ndarray]:
     """The table's columns as plain arrays (labels and metrics as indices)."""
     frame = table.frame
@@ -66,8 +71,7 @@ def _encode(table: ChangeTable, labels: Sequence[str]) -> dict[str, np.ndarray]:
     return {
         "unit": frame["unit"].to_numpy(np.int64), "seed": frame["seed"].to_numpy(np.int64),
         "step": frame["step"].to_numpy(np.int64),
-        "label": np.array([label_index[name] for name in frame["label"]], dtype=np.int64),
-        "metric": np.array([metric_index[str(name)] for name in frame["metric"]], dtype=np.int64),
+        "label": _indices(frame["label"], label_index), "metric": _indices(frame["metric"].astype(str), metric_index),
         "value": frame["value"].to_numpy(np.float64), "baseline": frame["baseline"].to_numpy(np.float64),
         "change": frame["change"].to_numpy(np.float64), "visible": frame["visible"].to_numpy(bool),
     }
@@ -103,16 +107,20 @@ def _reference_steps(sweep: SweepResult, unit: int, reference_step: int | None) 
 
 def _chunk_changes(sweep: SweepResult, units: Sequence[int], segment: Segmenter, labels: Sequence[str], *,
                    reference_step: int | None, change_options: dict[str, Any]) -> ChangeTable:
-    """Segment the images of ``units`` in one call, then measure each unit."""
+    """Segment the images of ``units`` in one call, then measure all seeds of each unit at once (vectorised)."""
     images = np.stack([sweep.images(unit) for unit in units])  # [U, N, S, H, W, 3]
     if images.dtype != np.uint8 or images.ndim != 6 or images.shape[-1] != 3:
         raise ValueError(f"sweep images must be uint8 [N, S, H, W, 3] per unit; got {images.dtype} "
                          f"{images.shape[1:]}")
     masks = _segment_batch(segment, images.reshape(-1, *images.shape[3:]), len(labels)).reshape(images.shape[:5])
-    return ChangeTable.concat(
-        unit_changes(images[j], masks[j], labels, unit=unit,
-                     reference_steps=_reference_steps(sweep, unit, reference_step), **change_options)
-        for j, unit in enumerate(units))
+    n_seeds = images.shape[1]
+    options = {**_option_defaults(), **change_options}  # unit_changes' defaults, as in the cache key
+    columns = [sequence_change_columns(images[j], masks[j], labels, units=np.full(n_seeds, unit),
+                                       seeds=np.arange(n_seeds), **options,
+                                       reference_steps=_reference_steps(sweep, unit, reference_step))
+               for j, unit in enumerate(units)]  # one unit at a time bounds the memory of the float maps
+    frame = pd.DataFrame({name: np.concatenate([part[name] for part in columns]) for name in CHANGE_COLUMNS})
+    return ChangeTable(frame)
 
 
 def _encoded_chunk(sweep: SweepResult, groups: Sequence[Sequence[int]], segment: Segmenter,
