@@ -102,11 +102,13 @@ def run_path(name: str, args: tuple, work: Path, pngs: bool):
 
 
 def peak_memory(name: str, size: tuple[int, int], threads: int, pngs: bool) -> float:
-    """Peak resident MiB of one run of ``name`` in a fresh process (model loading included, same for all)."""
+    """Growth of the peak resident MiB during one run of ``name`` in a fresh process, over the peak after the
+    models and inputs are loaded (which all paths share)."""
     code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_sweep as b, torch, "
             f"tempfile, pathlib, resource; torch.set_num_threads({threads}); a = b.inputs(*{size}); "
+            "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
             f"b.run_path({name!r}, a, pathlib.Path(tempfile.mkdtemp()), {pngs}); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)")
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     return int(output.split()[-1]) / 1024
 
@@ -147,7 +149,7 @@ def main() -> None:
                                                  for name in PATHS}
             rows.append((size, images, rate, memory, float((difference > 0).mean())))
     print(f"{'units x seeds':>13} {'images':>7} {'reference img/s':>16} {'linkviz img/s':>14} {'floor img/s':>12} "
-          f"{'linkviz/ref':>11} {'floor/linkviz':>13}  peak MiB ref/linkviz/floor  differing values")
+          f"{'linkviz/ref':>11} {'floor/linkviz':>13}  peak +MiB ref/linkviz/floor  differing values")
     for size, images, rate, memory, differing in rows:
         ref, ours, base = rate["reference loop"], rate["linkviz run_sweep"], rate["generator floor"]
         peaks = "/".join(f"{memory[name]:.0f}" for name in PATHS) if memory else "-"
