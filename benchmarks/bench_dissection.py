@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from measure import timed_with_peak
 
 from linkviz.dissection import Tally, TopQuantile, dissect
 from linkviz.dissection.quantile import lite_level
@@ -39,26 +39,6 @@ from linkviz.models.activations import layer_activations
 from linkviz.worlds.toy import load_toy_world
 
 QUANTILE = 0.005
-
-
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
-
-
-def timed_with_peak(run: Callable[[], object]) -> tuple[float, float | None, object]:
-    """Wall seconds of ``run()``, its peak resident set above the one at its start (MiB; Linux's ``VmHWM``, reset
-    before the run through ``/proc/self/clear_refs``; ``None`` elsewhere), and its result."""
-    try:
-        with open("/proc/self/clear_refs", "w") as clear:
-            clear.write("5")
-        start_kib = _status_kib("VmRSS")
-    except OSError:
-        start_kib = None
-    start = time.perf_counter()
-    result = run()
-    seconds = time.perf_counter() - start
-    return seconds, None if start_kib is None else (_status_kib("VmHWM") - start_kib) / 1024, result
 
 
 def lite_threshold(features: np.ndarray, level: float) -> np.ndarray:
