@@ -230,6 +230,30 @@ class ZOnlyGenerator:
         return [name for name, _ in self.module.named_children()]
 
 
+#: Top-level modules of the StyleGAN repositories themselves (NVlabs stylegan2-ada-pytorch / stylegan3,
+#: autonomousvision/stylegan-xl): found by putting the repository on sys.path, not by pip.
+_REPOSITORY_MODULES = frozenset({"dnnlib", "torch_utils", "training", "pg_modules", "feature_networks", "metrics"})
+#: Packages that network pickles are known to need, and why.
+_KNOWN_PACKAGES = {
+    "timm": "timm==0.4.12 (StyleGAN-XL's discriminator D is built on it; a network pickle is unpickled whole, so "
+            "it is needed even to load G_ema)",
+    "clip": "CLIP (pip install git+https://github.com/openai/CLIP, for StyleGAN-XL's CLIP-guided training)",
+}
+
+
+def _missing_module_message(path: Path, module: str) -> str:
+    """What to do when unpickling ``path`` failed on ``module``: repository modules go on sys.path, packages are
+    installed."""
+    top = module.split(".")[0]
+    if top in _REPOSITORY_MODULES:
+        return (f"unpickling {path} needs module {module!r} from the StyleGAN repository, which is not importable; "
+                "put the repository (the folder holding dnnlib/ and torch_utils/) on sys.path, e.g. "
+                "sys.path.insert(0, '/path/to/stylegan3')")
+    package = _KNOWN_PACKAGES.get(top, f"the package that provides {top!r} (pip install {top})")
+    return (f"unpickling {path} needs module {module!r}, which is not installed: install {package}. The StyleGAN "
+            "repository itself is importable (or not needed yet); the missing piece is this third-party package")
+
+
 def load_stylegan_pickle(
     path: str | PathLike[str],
     *,
@@ -289,11 +313,7 @@ def load_stylegan_pickle(
         try:
             networks = pickle.load(file)
         except ImportError as error:
-            raise ImportError(
-                f"unpickling {path} needs module {error.name!r}, which is not importable; put the StyleGAN "
-                "repository (the folder holding dnnlib/ and torch_utils/) on sys.path, e.g. "
-                "sys.path.insert(0, '/path/to/stylegan3')"
-            ) from error
+            raise ImportError(_missing_module_message(path, error.name or str(error))) from error
         except (pickle.UnpicklingError, EOFError) as error:
             raise ValueError(f"{path} is not a pickle, so not a StyleGAN network pickle ({error}); pass the .pkl "
                              "file of a StyleGAN2 / StyleGAN3 / StyleGAN-XL release") from error

@@ -61,8 +61,15 @@ def test_pickle_errors(tmp_path, network_pkl):
         # a pickle whose classes live in a module that is not importable
         data = pickle.dumps(tiny_stylegan.TinyG()).replace(b"tiny_stylegan", b"missing_gan_x")
         (tmp_path / "other.pkl").write_bytes(data)
-        with pytest.raises(ImportError, match="sys.path"):
+        with pytest.raises(ImportError, match="pip install missing_gan_x"):
             load_stylegan_pickle(tmp_path / "other.pkl", allow_unpickle=True)
+        # a StyleGAN repository module: sys.path; StyleGAN-XL's discriminator package: its pinned version
+        for module, words in (("torch_utils.x", "on sys.path"),  # names as long as "tiny_stylegan": same pickle
+                              ("timm.models.x", r"timm==0\.4\.12 .*needed even to load G_ema")):
+            data = pickle.dumps(tiny_stylegan.TinyG()).replace(b"tiny_stylegan", module.encode())
+            (tmp_path / f"{module}.pkl").write_bytes(data)
+            with pytest.raises(ImportError, match=words):
+                load_stylegan_pickle(tmp_path / f"{module}.pkl", allow_unpickle=True)
 
 
 def test_truncation_per_class_w_avg():
