@@ -18,7 +18,7 @@ direction to the target lies partly in what the link cannot render.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -130,6 +130,33 @@ def counterfactual_loss(
     cosine = F.cosine_similarity(link.to_w(r), link.to_w(r_shifted), dim=1)
     return (-logits[rows, target.to(r.device)] + logit_origin_weight * logits[rows, origin.to(r.device)]
             - cosine_weight * cosine)
+
+
+def shift_gradient(loss_of: Callable[[slice, Tensor], Tensor], shift: Tensor, batch_size: int
+                   ) -> tuple[Tensor, int]:
+    """Gradient of a per-example loss with respect to ``shift [N, D]``, computed ``batch_size`` rows at a time.
+
+    The loss of a row depends only on that row, so the batches give the gradient of the whole sum. A batch that
+    runs out of accelerator memory is halved and retried (down to one row); the smaller size is returned for the
+    next call. ``loss_of(rows, s)`` gives the per-row losses ``[len(s)]`` of the rows ``rows`` (a slice) at ``s``.
+    """
+    gradients = []
+    start = 0
+    while start < len(shift):
+        part = slice(start, start + batch_size)
+        s = shift[part].detach().requires_grad_(True)
+        try:
+            (gradient,) = torch.autograd.grad(loss_of(part, s).sum(), s)
+        except torch.OutOfMemoryError:
+            if batch_size == 1:
+                raise
+            batch_size = max(1, batch_size // 2)
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            continue
+        gradients.append(gradient)
+        start += len(s)
+    return (torch.cat(gradients) if gradients else torch.zeros_like(shift)), batch_size
 
 
 @dataclass(frozen=True, eq=False)
@@ -244,7 +271,8 @@ def find_counterfactuals(
         Render and classify every this many steps (1 = after every step, as the reference); recorded step
         counts are then multiples of it.
     batch_size : int
-        Images per generator and classifier pass.
+        Images per generator and classifier pass, also per backward pass of the image objective (halved
+        automatically when a pass runs out of accelerator memory).
     objective : {"activations", "image"}
         Score the logits of the head at ``r'`` (the reference; cheap) or those of the rendered counterfactual
         (each step back-propagates through the generator and the classifier). The image objective reaches the
@@ -290,17 +318,21 @@ def find_counterfactuals(
     steps = torch.full((n_examples,), max_steps, dtype=torch.long)
     predicted = torch.full((n_examples,), -1, dtype=torch.long)
     target_probability = torch.zeros(n_examples)
+    gradient_batch = batch_size
     with tqdm(total=max_steps, desc="counterfactuals", unit="step", disable=not progress) as bar:
         for step in range(1, max_steps + 1):
             rows = torch.nonzero(active).flatten()
             rows_device = rows.to(device)
-            s = shift[rows_device].requires_grad_(True)
-            loss = counterfactual_loss(link, classifier, r[rows_device], s, origin=origin[rows],
-                                       target=target[rows], logit_origin_weight=logit_origin_weight,
-                                       cosine_weight=cosine_weight,
-                                       generator=generator if objective == "image" else None).sum()
-            (gradient,) = torch.autograd.grad(loss, s)
-            shift[rows_device] = (s - lr * gradient).detach()
+            def loss_of(part: slice, s: Tensor, rows: Tensor = rows, rows_device: Tensor = rows_device) -> Tensor:
+                return counterfactual_loss(link, classifier, r[rows_device[part]], s, origin=origin[rows[part]],
+                                           target=target[rows[part]], logit_origin_weight=logit_origin_weight,
+                                           cosine_weight=cosine_weight,
+                                           generator=generator if objective == "image" else None)
+
+            # the image objective back-propagates through both networks: in batches, halved on out-of-memory
+            gradient, gradient_batch = shift_gradient(loss_of, shift[rows_device],
+                                                      gradient_batch if objective == "image" else len(rows))
+            shift[rows_device] = (shift[rows_device] - lr * gradient).detach()
             if step % check_every == 0 or step == max_steps:
                 logits, _ = render_and_classify(link, generator, classifier,
                                                 torch.relu(r[rows_device] - shift[rows_device]),

@@ -191,3 +191,34 @@ def test_check_activations():
         check_activations(torch.zeros(3), link, "cpu", name="shift")
     with pytest.raises(ValueError, match="r holds 2 NaN or infinite values out of 6"):
         check_activations(torch.tensor([[0.0, float("nan"), 1.0], [float("-inf"), 0.0, 0.0]]), link, "cpu")
+
+
+class SmallMemoryGenerator:
+    """The fake generator, out of memory (as a GPU would be) for batches of more than ``limit`` images."""
+
+    def __init__(self, generator, limit: int) -> None:
+        self.generator, self.limit, self.largest = generator, limit, 0
+        for name in ("num_ws", "w_dim", "z_dim", "c_dim", "img_resolution"):
+            setattr(self, name, getattr(generator, name))
+
+    def synthesis(self, ws):
+        if len(ws) > self.limit and torch.is_grad_enabled():
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        self.largest = max(self.largest, len(ws)) if torch.is_grad_enabled() else self.largest
+        return self.generator.synthesis(ws)
+
+
+def test_the_image_objective_backpropagates_in_batches_that_halve_on_out_of_memory(world):
+    """Per-example losses: gradients in batches are the gradient of the whole batch; a batch that does not fit
+    is halved until it does, and the search ends where the unbatched one does."""
+    _, generator, classifier = world
+    link = LinearLink(weight=np.eye(3, dtype=np.float32)[[0, 2, 1]], bias=np.zeros(3, dtype=np.float32))
+    r = torch.tensor([[3.0, 1.5, 1.2], [3.1, 1.2, 1.4], [2.9, 1.4, 1.3], [3.2, 1.1, 1.5], [3.0, 1.3, 1.3]])
+    options = {"origin": 0, "target": 1, "max_steps": 150, "cosine_weight": 1.0, "progress": False,
+               "objective": "image"}
+    whole = find_counterfactuals(link, generator, classifier, r, batch_size=64, **options)
+    small = SmallMemoryGenerator(generator, limit=2)
+    batched = find_counterfactuals(link, small, classifier, r, batch_size=64, **options)
+    assert 0 < small.largest <= 2
+    np.testing.assert_allclose(batched.shift, whole.shift, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(batched.success, whole.success)
