@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from linkviz.cache import ChunkedStore
+from linkviz.cache import ChunkedStore, CorruptChunkError
 
 __all__ = ["ChunkCompute", "DaskEngine", "Engine", "LocalEngine", "torch_threads"]
 
@@ -78,12 +78,23 @@ class Engine(Protocol):
         ...
 
 
+def _holds(store: ChunkedStore, index: int) -> bool:
+    """Whether ``store`` holds a verified chunk ``index`` (reads that chunk only, not the whole store)."""
+    if not store.chunk_path(index).exists():
+        return False
+    try:
+        store.load(index)
+    except CorruptChunkError:
+        return False  # recomputed and saved over
+    return True
+
+
 def _save_chunk(compute: ChunkCompute, store: ChunkedStore, index: int, n_threads: int | None,
                 skip_saved: bool = False) -> int:
     """Compute chunk ``index`` and save it (what one task does, on whichever process runs it); with
     ``skip_saved``, a chunk the store holds already is kept (a cluster reruns the finished tasks of a worker that
     died, because their results died with it)."""
-    if skip_saved and index in store.completed():
+    if skip_saved and _holds(store, index):
         return index
     with torch_threads(n_threads):
         arrays = compute(index)
