@@ -74,7 +74,7 @@ def fake_classifier() -> Classifier:
     """The fake classifier with its spec (8x8 RGB in [-1, 1], penultimate ``pool``, head ``fc``)."""
     spec = ClassifierSpec(input_size=(RESOLUTION, RESOLUTION), in_channels=3, value_range=(0, 1), mean=(0.5,) * 3,
                           std=(0.5,) * 3, resize_to=None, penultimate_layer="pool", class_names=CLASS_NAMES,
-                          head_layer="fc")
+                          head_layer="fc", penultimate_range=(0.0, None))
     return Classifier(FakeClassifierNet(), spec)
 
 

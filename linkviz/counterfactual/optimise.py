@@ -1,14 +1,15 @@
 """Counterfactuals in R: the shift of the penultimate activations that turns a generated image into the target class.
 
 For activations ``r`` of an image of class ``origin``, a shift ``s`` is optimised so that the counterfactual
-``r' = relu(r - s)`` is classified as ``target`` while its linked latent stays close in direction to that of ``r``:
+``r' = clip(r - s)`` (clipped to the layer's declared range: ``relu`` after a ReLU) is classified as ``target``
+while its linked latent stays close in direction to that of ``r``:
 
     loss = -logit_target(r') + 0.6 * logit_origin(r') - 10 * cos(A r + b, A r' + b)
 
 minimised by plain gradient descent (lr 0.5). After each step the counterfactual is linked, rendered and the
 *image* is classified; an example stops once its image is the target class. Unlike the Linking in Style
-reference, the ReLU is part of the loss as well as of the evaluation, so the optimised and the rendered
-counterfactual are the same point. The loss is summed over examples, each of which depends only on its own row of
+reference, the clip (a ReLU for post-ReLU layers; none for signed ones) is part of the loss as well as of the
+evaluation, so the optimised and the rendered counterfactual are the same point. The loss is summed over examples, each of which depends only on its own row of
 ``s``, so examples are optimised independently in one batch.
 
 ``objective="image"`` scores the logits of the rendered counterfactual instead of the head's logits at ``r'``
@@ -94,7 +95,7 @@ def counterfactual_loss(
     cosine_weight: float = 10.0,
     generator: Generator | None = None,
 ) -> Tensor:
-    """Per-example counterfactual loss at ``r' = relu(r - shift)``.
+    """Per-example counterfactual loss at ``r' = clip(r - shift)`` (the classifier's ``penultimate_range``).
 
     ``-logit_target + logit_origin_weight * logit_origin - cosine_weight * cos(A r + b, A r' + b)``, with the
     logits those of the classifier's head at ``r'`` (the reference), or, when a ``generator`` is given, those of
@@ -119,7 +120,7 @@ def counterfactual_loss(
     -------
     Tensor, shape [N]
     """
-    r_shifted = torch.relu(r - shift)
+    r_shifted = classifier.spec.clip_penultimate(r - shift)
     if generator is None:
         logits = classifier.logits_from_penultimate(r_shifted, grad=True).to(r.device)
     else:
@@ -168,7 +169,7 @@ class CounterfactualResult:
     shift : ndarray of float32, shape (N, D)
         The shift ``s`` (frozen at the step an example succeeded).
     r_counterfactual : ndarray of float32, shape (N, D)
-        ``relu(r - s)``.
+        ``r - s`` clipped to the classifier's ``penultimate_range`` (``relu(r - s)`` after a ReLU).
     success : ndarray of bool, shape (N,)
         Whether the rendered counterfactual was classified as the target.
     steps : ndarray of int, shape (N,)
@@ -290,11 +291,13 @@ def find_counterfactuals(
     Raises
     ------
     ValueError
-        If ``r`` is not [N, D] or holds NaN/inf, if any target equals its origin, or for bad options.
+        If ``r`` is not [N, D] or holds NaN/inf, lies outside the classifier's declared ``penultimate_range``,
+        if any target equals its origin, or for bad options.
     IndexError
         If a class index is out of range.
     """
     r = check_activations(r, link, device)
+    classifier.spec.check_penultimate(r)
     n_examples, n_classes = r.shape[0], len(classifier.spec.class_names)
     origin = _class_indices(origin, n_examples=n_examples, n_classes=n_classes, name="origin")
     target = _class_indices(target, n_examples=n_examples, n_classes=n_classes, name="target")
@@ -335,7 +338,7 @@ def find_counterfactuals(
             shift[rows_device] = (shift[rows_device] - lr * gradient).detach()
             if step % check_every == 0 or step == max_steps:
                 logits, _ = render_and_classify(link, generator, classifier,
-                                                torch.relu(r[rows_device] - shift[rows_device]),
+                                                classifier.spec.clip_penultimate(r[rows_device] - shift[rows_device]),
                                                 batch_size=batch_size)
                 predicted[rows] = logits.argmax(dim=1)
                 target_probability[rows] = logits.softmax(dim=1)[torch.arange(len(rows)), target[rows]]
@@ -347,7 +350,7 @@ def find_counterfactuals(
                 break
     shift = shift.cpu()
     return CounterfactualResult(
-        shift=shift.numpy(), r_counterfactual=torch.relu(r.cpu() - shift).numpy(), success=success.numpy(),
+        shift=shift.numpy(), r_counterfactual=classifier.spec.clip_penultimate(r.cpu() - shift).numpy(), success=success.numpy(),
         steps=steps.numpy(), predicted=predicted.numpy(), target_probability=target_probability.numpy(),
         origin=origin.numpy(), target=target.numpy(), class_names=tuple(classifier.spec.class_names),
     )

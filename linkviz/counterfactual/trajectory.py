@@ -1,4 +1,7 @@
-"""The path from an original to its counterfactual: ``r(alpha) = relu(r - alpha * s)``, rendered and classified."""
+"""The path from an original to its counterfactual: ``r(alpha) = clip(r - alpha * s)``, rendered and classified.
+
+``clip`` is the classifier's declared ``penultimate_range`` (:meth:`ClassifierSpec.clip_penultimate`): ``relu``
+after a ReLU, nothing for signed features."""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ __all__ = ["Trajectory", "counterfactual_trajectory", "path_pca", "refined_traje
 
 @dataclass(frozen=True, eq=False)
 class Trajectory:
-    """Rendered and classified points along ``relu(r - alpha * s)`` for N examples and A values of alpha.
+    """Rendered and classified points along ``clip(r - alpha * s)`` for N examples and A values of alpha.
 
     Attributes
     ----------
@@ -106,7 +109,7 @@ def counterfactual_trajectory(
     batch_size: int = 64,
     device: torch.device | str = "cpu",
 ) -> Trajectory:
-    """Render and classify ``relu(r - alpha * s)`` for each alpha.
+    """Render and classify ``clip(r - alpha * s)`` for each alpha.
 
     Parameters
     ----------
@@ -153,7 +156,7 @@ def refined_trajectory(
     batch_size: int = 64,
     device: torch.device | str = "cpu",
 ) -> Trajectory:
-    """The path ``relu(r - alpha * s)`` at ``n_alphas`` points of [0, 1], packed where the class probabilities change.
+    """The path ``clip(r - alpha * s)`` at ``n_alphas`` points of [0, 1], packed where the class probabilities change.
 
     Along a counterfactual the class often flips within a small stretch of alpha (on the toy world typically
     between 0.1 and 0.25), so evenly spaced points jump from the original to the counterfactual in one step.
@@ -216,9 +219,9 @@ def _check_path(link: LinearLink, r: Tensor | np.ndarray, s: Tensor | np.ndarray
 
 def _render_path(link: LinearLink, generator: Generator, classifier: Classifier, r: Tensor, s: Tensor,
                  alphas: np.ndarray, *, batch_size: int) -> tuple[Tensor, Tensor, Tensor]:
-    """``relu(r - alpha s)`` [N, A, D] (r's device), its logits [N, A, K] and images [N, A, 3, H, W] (CPU)."""
+    """``clip(r - alpha s)`` [N, A, D] (r's device), its logits [N, A, K] and images [N, A, 3, H, W] (CPU)."""
     alpha = torch.as_tensor(alphas, dtype=r.dtype, device=r.device)
-    path = torch.relu(r[:, None, :] - alpha[None, :, None] * s[:, None, :])  # [N, A, D]
+    path = classifier.spec.clip_penultimate(r[:, None, :] - alpha[None, :, None] * s[:, None, :])  # [N, A, D]
     logits, images = render_and_classify(link, generator, classifier, path.reshape(-1, link.r_dim),
                                           batch_size=batch_size, keep_images=True)
     n_examples, n_alphas = path.shape[:2]

@@ -43,6 +43,11 @@ class ClassifierSpec:
         One name per logit.
     head_layer : str or None
         Dotted name of the final layer mapping ``r`` to logits, if there is one.
+    penultimate_range : tuple of (float or None)
+        ``(low, high)`` values ``r`` can take, ``None`` for unbounded: ``(0.0, None)`` after a ReLU,
+        ``(0.0, 6.0)`` after a ReLU6, ``(None, None)`` (the default) for signed features such as a BatchNorm or
+        residual sum. Edits of ``r`` (counterfactuals) are clipped to this range, so declare it: clipping signed
+        features at 0 would erase half of them.
     """
 
     input_size: tuple[int, int]
@@ -54,9 +59,10 @@ class ClassifierSpec:
     penultimate_layer: str
     class_names: tuple[str, ...]
     head_layer: str | None = None
+    penultimate_range: tuple[float | None, float | None] = (None, None)
 
     def __post_init__(self) -> None:
-        for name in ("input_size", "value_range", "mean", "std", "class_names"):
+        for name in ("input_size", "value_range", "mean", "std", "class_names", "penultimate_range"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if self.in_channels not in (1, 3):
             raise ValueError(f"in_channels must be 1 or 3; got {self.in_channels}")
@@ -68,6 +74,10 @@ class ClassifierSpec:
             raise ValueError(f"value_range must be (low, high) with low < high; got {self.value_range}")
         if len(self.input_size) != 2 or min(self.input_size) < 1:
             raise ValueError(f"input_size must be (height, width); got {self.input_size}")
+        bounds = self.penultimate_range
+        if len(bounds) != 2 or (None not in bounds and not bounds[0] < bounds[1]):
+            raise ValueError("penultimate_range must be (low, high) with low < high, None for unbounded; "
+                             f"got {self.penultimate_range}")
         if self.resize_to is not None and self.resize_to < min(self.input_size):
             raise ValueError(f"resize_to={self.resize_to} is smaller than input_size {self.input_size}, "
                              "so the center crop would not fit")
@@ -79,6 +89,7 @@ class ClassifierSpec:
         class_names: Sequence[str],
         *,
         head_layer: str | None = None,
+        penultimate_range: tuple[float | None, float | None] = (0.0, None),
     ) -> ClassifierSpec:
         """Spec for the torchvision ImageNet recipe: resize to 256, center-crop 224, ImageNet mean/std.
 
@@ -90,10 +101,45 @@ class ClassifierSpec:
             One name per logit.
         head_layer : str, optional
             E.g. ``"fc"`` for a torchvision ResNet.
+        penultimate_range : tuple of (float or None)
+            Values ``r`` can take; the default ``(0.0, None)`` fits a ResNet's average pool of ReLU outputs.
         """
         return cls(input_size=(224, 224), in_channels=3, value_range=(0.0, 1.0), mean=IMAGENET_MEAN,
                    std=IMAGENET_STD, resize_to=256, penultimate_layer=penultimate_layer,
-                   class_names=tuple(class_names), head_layer=head_layer)
+                   class_names=tuple(class_names), head_layer=head_layer, penultimate_range=penultimate_range)
+
+    def clip_penultimate(self, r: Tensor) -> Tensor:
+        """``r`` clipped to :attr:`penultimate_range` (differentiable; unchanged for signed features).
+
+        Parameters
+        ----------
+        r : Tensor, shape [..., D]
+
+        Returns
+        -------
+        Tensor, shape [..., D]
+        """
+        low, high = self.penultimate_range
+        return r if low is None and high is None else torch.clamp(r, min=low, max=high)
+
+    def check_penultimate(self, r: Tensor, *, tolerance: float = 1e-4) -> None:
+        """ValueError if ``r`` lies outside :attr:`penultimate_range` (the range declared for the layer is wrong).
+
+        Parameters
+        ----------
+        r : Tensor, shape [N, D]
+        tolerance : float
+            Slack for float round-off.
+        """
+        low, high = self.penultimate_range
+        for bound, outside, word in ((low, lambda: r < low - tolerance, "below"),
+                                     (high, lambda: r > high + tolerance, "above")):
+            if bound is not None and bool(outside().any()):
+                fraction = float(outside().float().mean())
+                raise ValueError(
+                    f"{fraction:.1%} of the activations r of {self.penultimate_layer!r} lie {word} {bound}, "
+                    f"outside the declared penultimate_range {self.penultimate_range}; declare the layer's real "
+                    "range in the ClassifierSpec (None, None) for signed features")
 
 
 def _resize_and_crop(images: Tensor, spec: ClassifierSpec) -> Tensor:

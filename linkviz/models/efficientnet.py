@@ -78,7 +78,8 @@ def efficientnet_lite0_spec(*, class_names: Sequence[str] | None = None, resize_
         raise ValueError(f"EfficientNet-Lite0 has {_N_CLASSES} classes, got {len(names)} class names")
     return ClassifierSpec(input_size=(224, 224), in_channels=3, value_range=(0.0, 255.0), mean=(127.0,) * 3,
                           std=(128.0,) * 3, resize_to=resize_to, penultimate_layer="_avg_pooling",
-                          class_names=names, head_layer="_fc")
+                          class_names=names, head_layer="_fc",
+                          penultimate_range=(0.0, 6.0))
 
 
 def _import_assets():

@@ -23,6 +23,7 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights"
 TOY_CLASSIFIER_SPEC = ClassifierSpec(
     input_size=(64, 64), in_channels=3, value_range=(0.0, 1.0), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
     resize_to=None, penultimate_layer="avgpool", class_names=CLASS_NAMES, head_layer="fc",
+    penultimate_range=(0.0, None),
 )
 
 
