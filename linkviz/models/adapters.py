@@ -4,7 +4,6 @@ StyleGAN2 / StyleGAN3 / StyleGAN-XL objects (and their network pickles) and z-on
 
 from __future__ import annotations
 
-import pickle
 import warnings
 from os import PathLike
 from pathlib import Path
@@ -13,8 +12,10 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from linkviz.devices import resolve_device
 from linkviz.models.generator import check_generated, out_of_range
 from linkviz.models.modules import module_device
+from linkviz.models.network_pickle import read_networks
 
 __all__ = ["StyleGANAdapter", "UnsafePickleError", "ZOnlyGenerator", "load_stylegan_pickle"]
 
@@ -230,30 +231,6 @@ class ZOnlyGenerator:
         return [name for name, _ in self.module.named_children()]
 
 
-#: Top-level modules of the StyleGAN repositories themselves (NVlabs stylegan2-ada-pytorch / stylegan3,
-#: autonomousvision/stylegan-xl): found by putting the repository on sys.path, not by pip.
-_REPOSITORY_MODULES = frozenset({"dnnlib", "torch_utils", "training", "pg_modules", "feature_networks", "metrics"})
-#: Packages that network pickles are known to need, and why.
-_KNOWN_PACKAGES = {
-    "timm": "timm==0.4.12 (StyleGAN-XL's discriminator D is built on it; a network pickle is unpickled whole, so "
-            "it is needed even to load G_ema)",
-    "clip": "CLIP (pip install git+https://github.com/openai/CLIP, for StyleGAN-XL's CLIP-guided training)",
-}
-
-
-def _missing_module_message(path: Path, module: str) -> str:
-    """What to do when unpickling ``path`` failed on ``module``: repository modules go on sys.path, packages are
-    installed."""
-    top = module.split(".")[0]
-    if top in _REPOSITORY_MODULES:
-        return (f"unpickling {path} needs module {module!r} from the StyleGAN repository, which is not importable; "
-                "put the repository (the folder holding dnnlib/ and torch_utils/) on sys.path, e.g. "
-                "sys.path.insert(0, '/path/to/stylegan3')")
-    package = _KNOWN_PACKAGES.get(top, f"the package that provides {top!r} (pip install {top})")
-    return (f"unpickling {path} needs module {module!r}, which is not installed: install {package}. The StyleGAN "
-            "repository itself is importable (or not needed yet); the missing piece is this third-party package")
-
-
 def load_stylegan_pickle(
     path: str | PathLike[str],
     *,
@@ -265,7 +242,8 @@ def load_stylegan_pickle(
 
     Network pickles are dicts with keys ``'G'``, ``'D'``, ``'G_ema'``, ``'training_set_kwargs'`` and
     ``'augment_pipe'``. Unpickling runs code stored in the file, and the modules need the authors' packages
-    ``dnnlib`` and ``torch_utils`` importable, so it happens only with ``allow_unpickle=True``.
+    ``dnnlib`` and ``torch_utils`` importable, so it happens only with ``allow_unpickle=True``. Networks other
+    than ``key`` whose code cannot be imported are skipped (:mod:`linkviz.models.network_pickle`).
 
     Parameters
     ----------
@@ -276,7 +254,7 @@ def load_stylegan_pickle(
     key : str
         Which network of the dict to load.
     device : torch.device or str
-        Where to put the generator.
+        Where to put the generator; ``"auto"`` takes the best device present (CUDA, then MPS, then CPU).
 
     Returns
     -------
@@ -290,7 +268,9 @@ def load_stylegan_pickle(
     UnsafePickleError
         If ``allow_unpickle`` is not True.
     ImportError
-        If the StyleGAN code is not importable.
+        If the code of network ``key`` is not importable (the message names the module that failed and what
+        provides it). Only network ``key`` must rebuild: another network of the snapshot whose code is missing
+        (StyleGAN-XL's ``D`` without ``timm``) is left unbuilt.
     KeyError
         If ``key`` is not in the pickled dict.
     TypeError
@@ -310,22 +290,12 @@ def load_stylegan_pickle(
         )
     warnings.warn(f"unpickling {path}: this runs code stored in the file", UserWarning, stacklevel=2)
     with path.open("rb") as file:
-        try:
-            networks = pickle.load(file)
-        except ImportError as error:
-            raise ImportError(_missing_module_message(path, error.name or str(error))) from error
-        except (pickle.UnpicklingError, EOFError) as error:
-            raise ValueError(f"{path} is not a pickle, so not a StyleGAN network pickle ({error}); pass the .pkl "
-                             "file of a StyleGAN2 / StyleGAN3 / StyleGAN-XL release") from error
-    if not isinstance(networks, dict):
-        raise TypeError(f"{path} holds a {type(networks).__name__}, not a StyleGAN network dict")
-    if key not in networks:
-        raise KeyError(f"{path} has no network {key!r}; available keys: {sorted(map(str, networks))}")
+        networks = read_networks(file, path=path, key=key)
     G = networks[key]
     if not isinstance(G, nn.Module) or not all(hasattr(G, name) for name in ("mapping", "synthesis")):
         found = {str(name): type(value).__name__ for name, value in networks.items()}
         raise TypeError(f"{path}[{key!r}] is a {type(G).__name__}, not a StyleGAN generator (an nn.Module with "
                         f"mapping and synthesis); the pickle holds {found}: pass key= the generator's key "
                         "(usually 'G_ema')")
-    G.eval().requires_grad_(False).to(device)
+    G.eval().requires_grad_(False).to(resolve_device(device))
     return StyleGANAdapter(G)
