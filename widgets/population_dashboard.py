@@ -20,8 +20,10 @@ import pandas as pd
 
 from linkviz.controllers.population import ConceptRanking, PopulationAnalysis, PopulationView
 from linkviz.linking.linked_model import LinkedModel
-from linkviz.plotting.population import draw_unit_ring, plot_embedding
+from linkviz.plotting.population import draw_unit_ring
 from linkviz.quantify.changes import ChangeTable
+from linkviz.quantify.method_agreement import MethodAgreement
+from linkviz.widgets.agreement_panel import AgreementPanel, draw_points
 from linkviz.widgets.base import ViewWidget
 from linkviz.widgets.latest_wins import LatestWinsWorker
 from linkviz.widgets.unit_tuner import PartsFunction, UnitTuner
@@ -55,7 +57,10 @@ class PopulationDashboard(ViewWidget):
     - a list of units, ranked by label sparsity or by the concept finder
       (:func:`~linkviz.quantify.find_selective_units`: label + metric + sign -> units with effect size and CI);
     - the selected unit in a :class:`UnitTuner` (given ``linked``) with flow arrows and, given a segmenter, part
-      overlays switched on.
+      overlays switched on;
+    - given ``agreement`` (:func:`linkviz.quantify.method_agreement.method_agreement`), whether dissection, LaViSE
+      and tuning agree on each unit: the tSNE can be coloured by agreement level (``colour_by``, legend with
+      counts), and the units whose methods disagree are listed (``flagged_units``; choosing one selects it).
 
     The cluster map's redraws and concept searches run in :class:`LatestWinsWorker` threads, as does the tuner.
     A selection only moves the tSNE ring (a cheap canvas redraw on the kernel thread). :attr:`shown` is the
@@ -88,6 +93,8 @@ class PopulationDashboard(ViewWidget):
         Confidence intervals of the concept finder.
     top : int
         Units listed by the concept finder.
+    agreement : MethodAgreement, optional
+        Per-unit agreement of the three methods; without it the map is coloured by strongest label only.
     """
 
     def __init__(self, table: ChangeTable | pd.DataFrame, *, linked: LinkedModel | None = None,
@@ -98,10 +105,10 @@ class PopulationDashboard(ViewWidget):
                  step: int | None = None, sparsity_index: Literal["hoyer", "treves_rolls"] = "hoyer",
                  scaling: Literal["metric", "column", "none"] = "metric", n_clusters: int = 4, seed: int = 0,
                  perplexity: float = 30.0, max_iter: int = 1000, ci_method: Literal["t", "bootstrap"] = "t",
-                 top: int = 20) -> None:
+                 top: int = 20, agreement: MethodAgreement | None = None) -> None:
         self.controller = PopulationAnalysis(table, step=step, sparsity_index=sparsity_index, scaling=scaling,
                                              seed=seed, perplexity=perplexity, max_iter=max_iter,
-                                             ci_method=ci_method, top=top)
+                                             ci_method=ci_method, top=top, agreement=agreement)
         self.table, self.linked, self.scaling = table, linked, scaling
         self.concept: pd.DataFrame | None = None
         self.concept_ranking: ConceptRanking | None = None
@@ -129,6 +136,8 @@ class PopulationDashboard(ViewWidget):
         self.find_button = ipw.Button(description="find units", icon="search")
         self.concept_table = ipw.HTML(layout=ipw.Layout(max_width="100%", overflow="auto"))
         self.tuner = self._make_tuner(segmenter, segment_from, part_labels, part_iou, part_background, seeds)
+        self.agreement_box = AgreementPanel(self.controller)
+        self.colour_by, self.flagged_units = self.agreement_box.colour_by, self.agreement_box.flagged_units
         self._concept_worker = LatestWinsWorker(self._show_concept, self._show_error,
                                                 name="PopulationDashboard-concept")
         self._highlight(self.units.value)
@@ -140,6 +149,9 @@ class PopulationDashboard(ViewWidget):
         self.find_button.on_click(lambda _: self.request_concept())
         self.embedding_canvas.mpl_connect("button_press_event", self._on_embedding_click)
         self.embedding_canvas.mpl_connect("motion_notify_event", self._on_embedding_hover)
+        self.colour_by.observe(self._on_colour_by, names="value")
+        self.flagged_units.observe(lambda change: change["new"] is not None and self.select_unit(change["new"]),
+                                   names="value")
         self.concept_box = ipw.VBox([ipw.HTML("<b>concept finder</b>"), self.concept_label, self.concept_metric,
                                      self.concept_sign, self.find_button, self.concept_table],
                                     layout=ipw.Layout(flex="1 1 380px", min_width="0"))
@@ -147,7 +159,7 @@ class PopulationDashboard(ViewWidget):
             ipw.HBox([self.sparsity_image, self.embedding_canvas], layout=ipw.Layout(**_WRAP)),
             ipw.VBox([self.n_clusters, self.clustermap_image]),
             ipw.HBox([ipw.VBox([self.rank_by, self.units, self.unit_info], layout=ipw.Layout(flex="0 0 auto")),
-                      self.concept_box], layout=ipw.Layout(**_WRAP, width="100%")),
+                      self.concept_box, self.agreement_box], layout=ipw.Layout(**_WRAP, width="100%")),
             self.tuner if self.tuner is not None else ipw.HTML("<i>pass linked=... to tune the selected unit</i>"),
             self.error, self._export_bar()])
 
@@ -171,7 +183,8 @@ class PopulationDashboard(ViewWidget):
     def shown(self) -> PopulationView:
         """The population as shown: clusters, the selected unit and the last concept search."""
         selected = self.units.value if hasattr(self, "units") else None
-        return dataclasses.replace(self._view, selected=selected, concept=self.concept_ranking)
+        colour_by = self.colour_by.value if hasattr(self, "colour_by") else "strongest_label"
+        return dataclasses.replace(self._view, selected=selected, concept=self.concept_ranking, colour_by=colour_by)
 
     # --- public actions ---
 
@@ -239,6 +252,11 @@ class PopulationDashboard(ViewWidget):
         self.error.value = ""
         self.tuner.unit.value = unit
 
+    def _on_colour_by(self, change: dict) -> None:
+        self._points, self._groups = draw_points(self._embedding_axes, self.controller, change["new"], self._points)
+        self.embedding_canvas.figure.draw_without_rendering()  # lay out the new legend: clicks find the points
+        self.embedding_canvas.draw_idle()
+
     def _on_embedding_hover(self, event: MouseEvent) -> None:
         """Name the unit under the mouse (hidden away from every point); redraws only when that unit changes."""
         unit = self.unit_near(event.x, event.y) if event.inaxes is self._embedding_axes else None
@@ -250,7 +268,7 @@ class PopulationDashboard(ViewWidget):
         else:
             index = int(np.flatnonzero(self.embedding.units == unit)[0])
             self._hover_label.xy = tuple(self.embedding.coordinates[index])
-            self._hover_label.set_text(f"unit {unit}: {self.embedding.strongest_label[index]}")
+            self._hover_label.set_text(f"unit {unit}: {self._groups[index]}")
             self._hover_label.set_visible(True)
         self.embedding_canvas.draw_idle()
 
@@ -294,10 +312,11 @@ class PopulationDashboard(ViewWidget):
         figure = Figure(figsize=_EMBEDDING_INCHES, dpi=_DPI, layout="constrained")
         canvas = _live_canvas(figure)
         ax = figure.add_subplot()
-        plot_embedding(self.embedding, ax=ax)
-        ax.set_title("tSNE of label vectors (hover: unit id; click: select)", fontsize=9)
         self._embedding_axes = ax
+        self._points, self._groups = draw_points(ax, self.controller, "strongest_label", [])
+        ax.set_title("tSNE of label vectors (hover: unit id; click: select)", fontsize=9)
         self._ring, self._ring_label = draw_unit_ring(ax, None, None)
+        self._ring.set_zorder(3)  # above points redrawn in another colouring
         self.hovered: int | None = None
         self._hover_label = ax.annotate("", (0.0, 0.0), xytext=(8, -14), textcoords="offset points", fontsize=8,
                                         bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "alpha": 0.9},

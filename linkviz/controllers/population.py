@@ -1,4 +1,5 @@
-"""PopulationAnalysis: label vectors, sparsity, tSNE and clusters of a population of tuned units, and a concept finder.
+"""PopulationAnalysis: label vectors, sparsity, tSNE and clusters of a population of tuned units, a concept finder,
+and the agreement of dissection, LaViSE and tuning on each unit.
 
 The plain-Python state behind :class:`linkviz.widgets.PopulationDashboard`: the math comes from
 :mod:`linkviz.quantify.population`, the figures from :mod:`linkviz.plotting.population`; results are typed,
@@ -14,10 +15,11 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
-from linkviz.figures.population import population_figure
+from linkviz.figures.population import agreement_figure, population_figure
 from linkviz.plotting.paper_style import paper_figure, paper_style
 from linkviz.plotting.population import clustermap_figure, count, plot_concept_effects, plot_label_sparsity
 from linkviz.quantify.changes import ChangeTable
+from linkviz.quantify.method_agreement import DETECTOR_IOU, ConceptVocabulary, MethodAgreement, method_agreement
 from linkviz.quantify.population import (
     LabelClustering,
     LabelVectors,
@@ -34,7 +36,11 @@ from linkviz.quantify.population import (
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["ConceptRanking", "PopulationAnalysis", "PopulationView"]
+__all__ = ["COLOUR_BY", "ConceptRanking", "PopulationAnalysis", "PopulationView"]
+
+#: What the tSNE map can be coloured by: each unit's strongest label, or the agreement of the three methods.
+COLOUR_BY: tuple[str, ...] = ("strongest_label", "agreement")
+ColourBy = Literal["strongest_label", "agreement"]
 
 def _html_table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, float_format=lambda x: f"{x:.3g}", border=0)
@@ -115,6 +121,10 @@ class PopulationView:
         The selected unit, ringed in the tSNE.
     concept : ConceptRanking or None
         The last concept search.
+    agreement : MethodAgreement or None
+        Per-unit agreement of dissection, LaViSE and tuning, if given.
+    colour_by : {"strongest_label", "agreement"}
+        What the tSNE map is coloured by; with "agreement", :meth:`figure` is the agreement figure.
     """
 
     vectors: LabelVectors
@@ -123,13 +133,16 @@ class PopulationView:
     clustering: LabelClustering
     selected: int | None = None
     concept: ConceptRanking | None = None
+    agreement: MethodAgreement | None = None
+    colour_by: ColourBy = "strongest_label"
 
     @property
     def n_clusters(self) -> int:
         return len(np.unique(self.clustering.clusters))
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per unit: tSNE position, strongest label, cluster, sparsity per metric, concept rank."""
+        """One row per unit: tSNE position, strongest label, cluster, sparsity per metric, concept rank and, given an
+        agreement, each method's label and concept, the agreement level, the flag and the dissenter."""
         frame = self.embedding.to_frame().merge(self.clustering.to_frame(), on="unit")
         wide = self.sparsity.pivot(index="unit", columns="metric", values="sparsity")
         wide = wide.rename(columns=lambda metric: f"sparsity_{metric}").reset_index()
@@ -138,6 +151,12 @@ class PopulationView:
         if self.concept is not None:
             rank = dict(zip(self.concept.table["unit"], self.concept.table["rank"]))
             frame["concept_rank"] = frame["unit"].map(rank)
+        if self.agreement is not None:
+            table = self.agreement.to_frame().assign(
+                lavise_words=lambda t: [" ".join(words) for words in t["lavise_words"]])
+            frame = frame.merge(table, on="unit", how="left")
+            frame["agreement"] = self.agreement.levels(frame["unit"])
+            frame["flagged"] = frame["flagged"].fillna(False).astype(bool)
         return frame
 
     def sparsity_figure(self, *, dpi: float = 100.0) -> Figure:
@@ -157,7 +176,10 @@ class PopulationView:
 
     def figure(self, *, width_inches: float = 7.0) -> Figure:
         """The paper's population figure (:func:`linkviz.figures.population_figure`): sparsity histograms and
-        the tSNE map (selected unit ringed) above the cluster map (and the concept's units)."""
+        the tSNE map (selected unit ringed) above the cluster map (and the concept's units); coloured by agreement,
+        the agreement figure (:func:`linkviz.figures.agreement_figure`) instead."""
+        if self.colour_by == "agreement" and self.agreement is not None:
+            return agreement_figure(self.embedding, self.agreement, selected=self.selected, width=width_inches)
         concept = None if self.concept is None else self.concept.table
         return population_figure(self.vectors, self.sparsity, self.embedding, self.clustering, selected=self.selected,
                                  concept=concept, concept_title=self.concept.title if self.concept else "",
@@ -201,6 +223,8 @@ class PopulationAnalysis:
         Confidence intervals of the concept finder.
     top : int
         Units listed by the concept finder.
+    agreement : MethodAgreement, optional
+        Per-unit agreement of the three methods (or build it later with :meth:`compute_agreement`).
 
     Raises
     ------
@@ -211,8 +235,13 @@ class PopulationAnalysis:
     def __init__(self, table: ChangeTable | pd.DataFrame, *, step: int | None = None,
                  sparsity_index: Literal["hoyer", "treves_rolls"] = "hoyer", scaling: Scaling = "metric",
                  seed: int = 0, perplexity: float = 30.0, max_iter: int = 1000,
-                 ci_method: Literal["t", "bootstrap"] = "t", top: int = 20) -> None:
+                 ci_method: Literal["t", "bootstrap"] = "t", top: int = 20,
+                 agreement: MethodAgreement | None = None) -> None:
         _check_not_empty(table)
+        if agreement is not None and not isinstance(agreement, MethodAgreement):
+            raise TypeError(f"agreement must be a MethodAgreement (linkviz.quantify.method_agreement), got "
+                            f"{type(agreement).__name__}")
+        self.agreement = agreement
         self.table = table
         self.scaling = scaling
         self.options = {"step": step, "method": ci_method, "top": top, "seed": seed}
@@ -238,13 +267,53 @@ class PopulationAnalysis:
         """Ward clustering of the (scaled) label vectors cut into ``n_clusters``."""
         return cluster_label_vectors(self.vectors, n_clusters=int(n_clusters), scaling=self.scaling)
 
-    def compute(self, n_clusters: int, *, selected: int | None = None,
-                concept: ConceptRanking | None = None) -> PopulationView:
-        """The population view with ``n_clusters`` clusters, the ``selected`` unit and the last concept search."""
+    def compute(self, n_clusters: int, *, selected: int | None = None, concept: ConceptRanking | None = None,
+                colour_by: ColourBy = "strongest_label") -> PopulationView:
+        """The population view with ``n_clusters`` clusters, the ``selected`` unit, the last concept search and
+        the map coloured by ``colour_by`` ("agreement" needs an agreement)."""
         if selected is not None:
             selected = self.check_unit(selected)
+        self.check_colour_by(colour_by)
         return PopulationView(vectors=self.vectors, sparsity=self.sparsity, embedding=self.embedding,
-                              clustering=self.clusters(n_clusters), selected=selected, concept=concept)
+                              clustering=self.clusters(n_clusters), selected=selected, concept=concept,
+                              agreement=self.agreement, colour_by=colour_by)
+
+    def check_colour_by(self, colour_by: str) -> str:
+        """``colour_by`` if the map can be coloured by it; ValueError otherwise, saying what to pass."""
+        if colour_by not in COLOUR_BY:
+            raise ValueError(f"colour_by must be one of {COLOUR_BY}; got {colour_by!r}")
+        if colour_by == "agreement" and self.agreement is None:
+            raise ValueError("colour_by='agreement' needs the methods' agreement: pass agreement=method_agreement(...)"
+                             " or call compute_agreement(vocabulary, dissection=..., lavise=...) first")
+        return colour_by
+
+    def compute_agreement(self, vocabulary: ConceptVocabulary, *, dissection: pd.DataFrame | None = None,
+                          lavise: pd.DataFrame | None = None, n_words: int = 5, min_iou: float = DETECTOR_IOU,
+                          causal_scores: pd.DataFrame | None = None,
+                          extra: pd.DataFrame | None = None) -> MethodAgreement:
+        """Agreement of dissection, LaViSE and tuning's strongest change in this table's label vectors, kept as
+        :attr:`agreement` (:func:`linkviz.quantify.method_agreement.method_agreement`, with the causal scores of
+        the labels, :func:`linkviz.labels.causal_scores`, and ``extra`` per-unit columns)."""
+        self.agreement = method_agreement(vocabulary=vocabulary, dissection=dissection, lavise=lavise,
+                                          tuning=self.vectors, n_words=n_words, min_iou=min_iou,
+                                          causal_scores=causal_scores, extra=extra)
+        return self.agreement
+
+    def groups(self, colour_by: ColourBy) -> np.ndarray:
+        """What each tSNE point is coloured by, str of shape (U,) in ``embedding.units`` order."""
+        if self.check_colour_by(colour_by) == "agreement":
+            return self.agreement.levels(self.embedding.units)
+        return self.embedding.strongest_label
+
+    def flagged_options(self) -> list[tuple[str, int]]:
+        """(text, unit) for a list of the units whose methods disagree (all disagree first); empty without an
+        agreement."""
+        if self.agreement is None:
+            return []
+        return [(f"unit {row.unit}: {row.agreement}; " + ", ".join(
+                    f"{method} {_shown(getattr(row, f'{method}_concept'))}" for method in ("dissection", "lavise",
+                                                                                           "tuning")),
+                 int(row.unit)) for row in self.agreement.flagged().itertuples()]
 
     def sparsity_ranking(self) -> pd.DataFrame:
         """All units, sparsest first (mean over metrics; units that change nothing last).
@@ -285,5 +354,18 @@ class PopulationAnalysis:
         strongest = self.embedding.strongest_label[int(np.flatnonzero(self.embedding.units == unit)[0])]
         items = [f"{html.escape(str(row.label))} {html.escape(str(row.metric))} {row.change:+.3g}"
                  for row in self.largest_changes(unit).itertuples()]
-        return (f"unit <b>{unit}</b>, strongest label <b>{html.escape(str(strongest))}</b>; largest mean "
+        text = (f"unit <b>{unit}</b>, strongest label <b>{html.escape(str(strongest))}</b>; largest mean "
                 f"changes: {', '.join(items)}")
+        if self.agreement is None or unit not in set(self.agreement.units.tolist()):
+            return text
+        row = self.agreement.table.set_index("unit").loc[unit]
+        labels = (f"dissection {_shown(row['dissection_label'])} (IoU {float(row['dissection_iou']):.2f}) -> "
+                  f"{_shown(row['dissection_concept'])}; LaViSE {_shown(' '.join(row['lavise_words']) or None)} -> "
+                  f"{_shown(row['lavise_concept'])}; tuning {_shown(row['tuning_label'])} "
+                  f"{_shown(row['tuning_metric'])} -> {_shown(row['tuning_concept'])}")
+        return text + f"<br>methods: <b>{row['agreement']}</b> ({html.escape(labels)})"
+
+
+def _shown(value: object) -> str:
+    """A label as text, "-" where it is missing."""
+    return "-" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)

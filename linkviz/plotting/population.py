@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,8 +21,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure, SubFigure
     from seaborn.matrix import ClusterGrid
 
-__all__ = ["clustermap_figure", "count", "draw_unit_ring", "nonzero_columns", "plot_clustermap", "plot_concept_effects",
-           "plot_embedding", "plot_label_sparsity"]
+__all__ = ["AGREEMENT_COLOURS", "clustermap_figure", "count", "draw_unit_ring", "nonzero_columns", "plot_clustermap",
+           "plot_concept_effects", "plot_embedding", "plot_label_sparsity"]
 
 
 def count(n: int, noun: str, plural: str | None = None) -> str:
@@ -128,14 +129,28 @@ def plot_label_sparsity(sparsity: pd.DataFrame, *, ax: Axes | None = None) -> Fi
     return ax.figure
 
 
-def plot_embedding(embedding: UnitEmbedding, *, ax: Axes | None = None) -> Figure:
-    """Scatter of a tSNE embedding, coloured by each unit's strongest label, the legend outside the axes.
+#: Colours of the method-agreement levels (:data:`linkviz.quantify.method_agreement.AGREEMENT_LEVELS`), from
+#: agreement (green) to disagreement (red), missing labels grey.
+AGREEMENT_COLOURS: dict[str, str] = {"all agree": "#1a9850", "two agree": "#fdae61", "all disagree": "#d73027",
+                                     "not enough labels": "#bdbdbd"}
+
+
+def plot_embedding(embedding: UnitEmbedding, *, ax: Axes | None = None, groups: np.ndarray | None = None,
+                   colours: Mapping[str, str] | None = None, legend_title: str = "strongest change") -> Figure:
+    """Scatter of a tSNE embedding, coloured by group (default: each unit's strongest label), legend outside.
 
     Parameters
     ----------
     embedding : UnitEmbedding
+        U units.
     ax : matplotlib Axes, optional
         Leave room on its right for the legend (a constrained layout does).
+    groups : ndarray of str, shape (U,), optional
+        Each unit's group (e.g. its method-agreement level); default ``embedding.strongest_label``.
+    colours : mapping of str to colour, optional
+        Colour of each group, in legend order (e.g. :data:`AGREEMENT_COLOURS`); groups it lacks are not drawn.
+        Default: tab10/tab20 in order of appearance. With it, the legend counts the units of each group.
+    legend_title : str
     """
     from matplotlib import colormaps
 
@@ -143,13 +158,23 @@ def plot_embedding(embedding: UnitEmbedding, *, ax: Axes | None = None) -> Figur
         import matplotlib.pyplot as plt
 
         _, ax = plt.subplots(figsize=(5.5, 4.0))
-    names = list(pd.unique(embedding.strongest_label))
-    colours = colormaps["tab20" if len(names) > 10 else "tab10"]
-    for k, name in enumerate(names):
-        chosen = embedding.strongest_label == name
-        ax.scatter(*embedding.coordinates[chosen].T, s=8, color=colours(k % colours.N), label=str(name))
+    groups = embedding.strongest_label if groups is None else np.asarray(groups, dtype=object)
+    if len(groups) != len(embedding.units):
+        raise ValueError(f"groups must have one entry per unit ({len(embedding.units)}); got {len(groups)}")
+    if colours is None:
+        names = list(pd.unique(groups))
+        cycle = colormaps["tab20" if len(names) > 10 else "tab10"]
+        colours, counted = {name: cycle(k % cycle.N) for k, name in enumerate(names)}, False
+    else:
+        counted = True
+    for name, colour in colours.items():
+        chosen = groups == name
+        if not chosen.any():
+            continue
+        ax.scatter(*embedding.coordinates[chosen].T, s=8, color=colour,
+                   label=f"{name} ({int(chosen.sum())})" if counted else str(name))
     ax.set(xlabel="tSNE 1", ylabel="tSNE 2", xticks=[], yticks=[])
-    ax.legend(title="strongest change", fontsize=7, title_fontsize=7, frameon=False, markerscale=2,
+    ax.legend(title=legend_title, fontsize=7, title_fontsize=7, frameon=False, markerscale=2,
               loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     _tight_layout(ax)
     return ax.figure

@@ -3,6 +3,8 @@ changes one thing (ear area up, eye luminance down, nose area up)."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -123,3 +125,62 @@ def test_an_empty_sweep_is_named_as_such_not_a_sparsity_error():
             PopulationAnalysis(empty)
     with pytest.raises(TypeError, match="table must be a ChangeTable or a DataFrame of changes, got list"):
         PopulationAnalysis([])
+
+
+# --- agreement of dissection, LaViSE and tuning ---
+
+def planted_labels() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Dissection and LaViSE tables that agree with the planted tuning (ear, eye, nose, ...) except on four units:
+    101 all disagree (nose, ear, eye), 102 a weak dissection label (two agree, no flag), 104 LaViSE dissents
+    (two agree, flagged), 105 no labels but tuning's."""
+    planted = dict(zip(UNITS.tolist(), ["ear", "eye", "nose"] * 4))
+    dissection = pd.DataFrame({"unit": UNITS, "label": [planted[u] for u in UNITS], "iou": 0.2})
+    dissection.loc[dissection["unit"] == 101, "label"] = "nose"
+    dissection.loc[dissection["unit"] == 102, "iou"] = 0.01
+    dissection.loc[dissection["unit"] == 105, ["label", "iou"]] = ["none", 0.0]
+    words = {u: ["umbrella", planted[u]] for u in UNITS.tolist() if u != 105}
+    words[101], words[104] = ["ear"], ["nose", "eye"]
+    lavise = pd.DataFrame([(u, rank, word) for u, ws in words.items() for rank, word in enumerate(ws)],
+                          columns=["unit", "rank", "word"])
+    return dissection, lavise
+
+
+def test_the_map_is_coloured_by_method_agreement_and_disagreements_are_listed(analysis):
+    from linkviz.figures.population import agreement_figure
+    from linkviz.quantify.method_agreement import concept_vocabulary
+
+    with pytest.raises(ValueError, match="colour_by='agreement' needs the methods' agreement"):
+        analysis.compute(3, colour_by="agreement")
+    with pytest.raises(ValueError, match="colour_by must be one of .* got 'cluster'"):
+        analysis.compute(3, colour_by="cluster")
+    assert analysis.flagged_options() == []
+    own = copy.copy(analysis)  # the module's analysis stays without an agreement
+    dissection, lavise = planted_labels()
+    agreement = own.compute_agreement(concept_vocabulary(parts=LABELS), dissection=dissection, lavise=lavise,
+                                      extra=pd.DataFrame({"unit": [100], "causal_score": [0.9]}))
+    levels = dict(zip(own.embedding.units.tolist(), own.groups("agreement")))
+    assert {u: level for u, level in levels.items() if level != "all agree"} == {
+        101: "all disagree", 102: "two agree", 104: "two agree", 105: "not enough labels"}
+    assert own.groups("strongest_label").tolist() == own.embedding.strongest_label.tolist()
+    options = own.flagged_options()
+    assert [unit for _, unit in options] == [101, 104]
+    assert options[1][0] == "unit 104: two agree; dissection eye, lavise nose, tuning eye"
+    assert "methods: <b>all disagree</b>" in own.describe(101) and "LaViSE ear -&gt; ear" in own.describe(101)
+
+    view = own.compute(3, selected=104, colour_by="agreement")
+    frame = view.to_frame().set_index("unit")
+    assert frame.loc[[101, 104], "flagged"].all() and frame["flagged"].sum() == 2
+    assert frame.loc[104, "dissenter"] == "lavise" and frame.loc[104, "lavise_words"] == "nose eye"
+    assert frame.loc[100, "causal_score"] == 0.9 and frame["causal_score"].isna().sum() == 11
+    whole = view.figure()
+    assert len(whole.axes) == 2  # the agreement map and the counts
+    legend = [text.get_text() for text in whole.axes[0].get_legend().get_texts()]
+    assert legend == ["all agree (8)", "two agree (2)", "all disagree (1)", "not enough labels (1)"]
+    bars = [patch.get_width() for patch in whole.axes[1].patches]
+    assert bars == [8, 2, 1, 1]
+    named = sorted(text.get_text() for text in whole.axes[0].texts if text.get_text().isdigit())
+    assert named == ["101", "104"]  # flagged units are named on the map
+    plain = own.compute(3).figure()  # coloured by strongest label: the paper's population figure
+    assert len(_all_axes(plain)) == 2 + 4
+    partial = agreement_figure(own.embedding, agreement, max_named=1)
+    assert [t.get_text() for t in partial.axes[0].texts if t.get_text().isdigit()] == ["101"]

@@ -234,3 +234,60 @@ def test_points_are_found_where_they_are_drawn_before_the_first_draw():
     dashboard.embedding_canvas.draw()
     np.testing.assert_allclose(dashboard._embedding_axes.transData.transform(dashboard.embedding.coordinates),
                                before, atol=0.5)
+
+
+def _agreement(units: np.ndarray):
+    """Dissection and LaViSE agree with the planted tuning (ear, eye, nose, ...) except: the second unit's
+    dissection says nose (LaViSE and tuning say eye: two agree, flagged), the third's LaViSE says ear and its
+    dissection eye (all disagree, flagged)."""
+    from linkviz.quantify.method_agreement import concept_vocabulary, method_agreement
+    from linkviz.quantify.population import label_vectors
+
+    planted = np.array(["ear", "eye", "nose"] * (len(units) // 3), dtype=object)
+    dissection = pd.DataFrame({"unit": units, "label": planted, "iou": 0.2})
+    dissection.loc[1, "label"], dissection.loc[2, "label"] = "nose", "eye"
+    lavise = pd.DataFrame({"unit": units, "rank": 0, "word": planted})
+    lavise.loc[2, "word"] = "ear"
+    return method_agreement(vocabulary=concept_vocabulary(parts=("ear", "eye", "nose")), dissection=dissection,
+                            lavise=lavise, tuning=label_vectors(planted_table(units)))
+
+
+def test_the_tsne_is_coloured_by_method_agreement_and_flagged_units_open_on_selection(tmp_path):
+    units = np.arange(100, 112)
+    plain = PopulationDashboard(planted_table(units), n_clusters=3, perplexity=3, max_iter=250)
+    assert plain.colour_by.disabled and plain.agreement_box.layout.display == "none"
+    assert plain.flagged_units.options == ()
+
+    dashboard = PopulationDashboard(planted_table(units), n_clusters=3, perplexity=3, max_iter=250,
+                                    agreement=_agreement(units))
+    assert not dashboard.colour_by.disabled and dashboard.colour_by.value == "strongest_label"
+    assert "all agree: 10, two agree: 1, all disagree: 1, not enough labels: 0" in dashboard.agreement_box.info.value
+    assert [unit for _, unit in dashboard.flagged_units.options] == [102, 101]  # all disagree first
+    canvas, ax = dashboard.embedding_canvas, dashboard._embedding_axes
+
+    dashboard.colour_by.value = "agreement"
+    legend = ax.get_legend()
+    assert legend.get_title().get_text() == "methods"
+    assert [text.get_text() for text in legend.get_texts()] == ["all agree (10)", "two agree (1)",
+                                                              "all disagree (1)"]
+    positions = ax.transData.transform(dashboard.embedding.coordinates)  # laid out with the new legend before a draw
+    canvas.draw()
+    np.testing.assert_allclose(ax.transData.transform(dashboard.embedding.coordinates), positions, atol=0.5)
+    assert len(ax.collections) == 3 + 1  # the three levels present, and the ring
+    index = dashboard.embedding.units.tolist().index(102)
+    move(canvas, *ax.transData.transform(dashboard.embedding.coordinates[index]))
+    assert dashboard._hover_label.get_text() == "unit 102: all disagree"
+
+    dashboard.flagged_units.value = 101  # choosing a flagged unit selects it
+    assert dashboard.wait_idle(60) and dashboard.units.value == 101
+    np.testing.assert_allclose(dashboard._ring.get_offsets()[0],
+                               dashboard.embedding.coordinates[dashboard.embedding.units.tolist().index(101)])
+    assert "methods: <b>two agree</b>" in dashboard.unit_info.value
+    assert dashboard.shown.colour_by == "agreement" and dashboard.shown.selected == 101
+    figure, table = dashboard.export(tmp_path / "agreement.png")
+    frame = pd.read_csv(table)
+    assert frame.loc[frame["flagged"], "unit"].tolist() == [101, 102] and "dissenter" in frame
+    assert figure.read_bytes().startswith(PNG)
+
+    dashboard.colour_by.value = "strongest_label"  # back: the strongest labels' legend
+    assert ax.get_legend().get_title().get_text() == "strongest change" and len(ax.collections) == 3 + 1
