@@ -7,7 +7,11 @@ The reference reported only the training MSE of the link. Here, for held-out pai
   original ``I = G(w)`` (and against the generator's conditioning label);
 - perceptual distance ``1 - cos(r(I), r(I~))`` with a fixed feature extractor = the classifier's penultimate
   layer (the paper used MoCo-v2 features, which linkviz does not ship);
-- pixel L1, ``mean |I - I~|`` on the generator's ``[-1, 1]`` scale.
+- pixel L1, ``mean |I - I~|`` on the generator's ``[-1, 1]`` scale;
+- two baselines for the class agreement, so a reader sees whether the link beats chance: always answering the
+  test set's majority class (the agreement a link that ignores r could reach at best by rendering one class),
+  and the same link fed the r of another test image (rows of r permuted; the agreement the link gets from the
+  class frequencies alone).
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from linkviz.pairs import PairSet
 
 __all__ = ["LinkEvaluation", "evaluate_link"]
 
-_METRICS = ("w_mse", "w_cosine", "class_agreement", "label_agreement", "perceptual_distance", "pixel_l1")
+_METRICS = ("w_mse", "w_cosine", "class_agreement", "label_agreement", "perceptual_distance", "pixel_l1",
+            "majority_agreement", "shuffled_agreement")
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,14 @@ class LinkEvaluation:
         The pairs' seeds.
     w_linked : ndarray of float32, shape (N, w_dim)
         ``w~`` as predicted by the link (before any truncation).
+    majority_agreement : ndarray of bool, shape (N,)
+        Baseline: the prediction on ``I`` is the test set's majority class :attr:`majority_class` (its mean is
+        the agreement of always answering that class).
+    shuffled_agreement : ndarray of bool, shape (N,)
+        Baseline: the classifier predicts for ``G(link(r_j))``, ``j`` another test example (a random permutation
+        without fixed points), the class it predicts for ``I``.
+    majority_class : int
+        The class the classifier predicts most often on the test images (lowest index on ties).
     """
 
     w_mse: np.ndarray
@@ -68,12 +81,18 @@ class LinkEvaluation:
     predicted_cycled: np.ndarray
     seeds: np.ndarray
     w_linked: np.ndarray
+    majority_agreement: np.ndarray
+    shuffled_agreement: np.ndarray
+    majority_class: int
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def to_frame(self) -> pd.DataFrame:
-        """Tidy summary: one row per metric with ``metric, mean, std, n`` (std with ``ddof=1``; NaN if n < 2)."""
+        """Tidy summary: one row per metric with ``metric, mean, std, n`` (std with ``ddof=1``; NaN if n < 2).
+
+        The rows ``majority_agreement`` and ``shuffled_agreement`` are the baselines of ``class_agreement``.
+        """
         rows = []
         for metric in _METRICS:
             values = getattr(self, metric).astype(np.float64)
@@ -83,7 +102,7 @@ class LinkEvaluation:
 
     def per_example_frame(self) -> pd.DataFrame:
         """One row per example: seed, labels, predictions and every metric."""
-        columns = [f.name for f in fields(self) if f.name != "w_linked"]
+        columns = [f.name for f in fields(self) if f.name not in ("w_linked", "majority_class")]
         return pd.DataFrame({name: getattr(self, name) for name in columns})
 
 
@@ -128,7 +147,28 @@ def _cycle_batch(link: LinearLink | MLPLink, generator: Generator, classifier: C
         "predicted_original": predicted,
         "predicted_cycled": predicted_cycled,
         "w_linked": w_linked,
+        "r": r.float().to(w.device),
     }
+
+
+def _derangement(n: int, seed: int) -> np.ndarray:
+    """A random permutation of ``range(n)`` without fixed points (n >= 2): a random cycle through all rows."""
+    order = np.random.default_rng(seed).permutation(n)
+    permutation = np.empty(n, dtype=np.int64)
+    permutation[order] = np.roll(order, -1)
+    return permutation
+
+
+def _shuffled_predictions(link: LinearLink | MLPLink, generator: Generator, classifier: Classifier, r: np.ndarray,
+                          *, batch_size: int, device: str | torch.device) -> np.ndarray:
+    """Predictions on ``G(link(r))`` for rows ``r [M, D]``, in batches; int64 of shape (M,)."""
+    predictions = []
+    for start in range(0, len(r), batch_size):
+        r_batch = torch.as_tensor(r[start:start + batch_size], dtype=torch.float32)
+        w = link.to_w(r_batch.to(device)).to(device)
+        logits = classifier.forward_generated(generator.synthesis(_tile(w, generator.num_ws)))[0]
+        predictions.append(logits.argmax(dim=1).cpu().numpy())
+    return np.concatenate(predictions).astype(np.int64)
 
 
 def evaluate_link(
@@ -141,13 +181,15 @@ def evaluate_link(
     batch_size: int = 64,
     device: str | torch.device = "cpu",
     progress: bool = False,
+    seed: int = 0,
 ) -> LinkEvaluation:
     """Measure how well ``link`` inverts the classifier on held-out pairs, by cycling through the generator.
 
     For each pair the image ``I = G(w)`` is regenerated (``w`` tiled to ``num_ws``), classified to get
     ``r(I)``, linked to ``w~ = link(r(I))`` and synthesised again to ``I~ = G(w~)``, which is classified too.
     The perceptual distance uses a fixed feature extractor = the classifier's penultimate layer:
-    ``1 - cos(r(I), r(I~))``.
+    ``1 - cos(r(I), r(I~))``. Two baselines of the class agreement come with it: the majority class of the test
+    images, and the link fed the r of another test image (one more generator pass per pair).
 
     Parameters
     ----------
@@ -170,6 +212,8 @@ def evaluate_link(
         Device of the generator; latents are created there.
     progress : bool
         Show a tqdm progress bar over batches.
+    seed : int
+        Seed of the permutation of r for the shuffled-r baseline.
 
     Returns
     -------
@@ -193,7 +237,18 @@ def evaluate_link(
             for name, values in batch.items():
                 chunks.setdefault(name, []).append(values.cpu().numpy())
     results = {name: np.concatenate(parts) for name, parts in chunks.items()}
+    predicted = results["predicted_original"].astype(np.int64)
+    majority_class = int(np.bincount(predicted).argmax())
+    shuffled = results["predicted_cycled"]  # a single pair has no other r to borrow: the link itself
+    if len(predicted) > 1:
+        with torch.no_grad():
+            shuffled = _shuffled_predictions(link, generator, classifier, results["r"][_derangement(len(predicted), seed)],
+                                             batch_size=batch_size, device=device)
+    del results["r"]
     return LinkEvaluation(
+        majority_agreement=predicted == majority_class,
+        shuffled_agreement=shuffled == predicted,
+        majority_class=majority_class,
         labels=np.asarray(test_pairs.labels, dtype=np.int64),
         seeds=np.asarray(test_pairs.seeds, dtype=np.int64),
         predicted_original=results.pop("predicted_original").astype(np.int64),

@@ -1,4 +1,13 @@
-"""The linear link from classifier activations r to generator latents w: w = A r + b."""
+"""The linear link from classifier activations r to generator latents w: w = A r + b.
+
+For generators whose latent is a Gaussian z fed straight to synthesis (a DCGAN), the link may also carry a
+``latent_norm``: its output is then rescaled to that norm, ``w = rho (A r + b) / |A r + b|``. Ridge shrinkage pulls
+``A r + b`` toward the pairs' mean, near ``z = 0``, far inside the shell ``|z| ~ sqrt(z_dim)`` where a Gaussian
+prior puts its samples (its typical set); ``G(0)`` of such a generator is no image of the training set (the faces
+DCGAN draws a faceless brown texture there). The projection keeps the direction the link predicts and puts it
+back on the shell. :func:`linkviz.build_linked_model` sets it for worlds that declare ``latent_prior =
+"gaussian"``; StyleGAN's W space is not such a shell, and its links carry none.
+"""
 
 from __future__ import annotations
 
@@ -15,19 +24,24 @@ __all__ = ["LinearLink", "check_activations"]
 
 @dataclass(frozen=True)
 class LinearLink:
-    """An affine map ``w = weight @ r + bias``.
+    """An affine map ``w = weight @ r + bias``, optionally projected to the latent prior's norm.
 
-    Because the map is linear, changing unit ``i`` of r by ``delta`` moves w by
-    ``delta * weight[:, i]`` for every image (:meth:`direction`).
+    Because the map is linear, changing unit ``i`` of r by ``delta`` moves the affine latent by
+    ``delta * weight[:, i]`` for every image (:meth:`direction`); with ``latent_norm`` the result is then
+    rescaled (:meth:`project`).
 
     Attributes
     ----------
     weight : ndarray of float32, shape (w_dim, D)
     bias : ndarray of float32, shape (w_dim,)
+    latent_norm : float or None
+        If set, :meth:`to_w` and :meth:`predict` rescale each latent to this Euclidean norm (the typical norm
+        of a Gaussian z-only generator's latents, see the module docstring); ``None``: the affine map as is.
     """
 
     weight: np.ndarray
     bias: np.ndarray
+    latent_norm: float | None = None
 
     def __post_init__(self) -> None:
         weight = np.asarray(self.weight, dtype=np.float32)
@@ -36,6 +50,10 @@ class LinearLink:
             raise ValueError(f"weight must be (w_dim, D) and bias (w_dim,), got {weight.shape} and {bias.shape}")
         if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
             raise ValueError("link weight or bias contains NaN or inf")
+        if self.latent_norm is not None:
+            if not (np.isfinite(self.latent_norm) and self.latent_norm > 0):
+                raise ValueError(f"latent_norm must be a positive finite norm or None; got {self.latent_norm}")
+            object.__setattr__(self, "latent_norm", float(self.latent_norm))
         object.__setattr__(self, "weight", weight)
         object.__setattr__(self, "bias", bias)
 
@@ -53,25 +71,41 @@ class LinearLink:
             raise IndexError(f"unit {unit} out of range for r with {self.r_dim} units")
         return self.weight[:, unit]
 
-    def to_w(self, r: torch.Tensor) -> torch.Tensor:
-        """w (N, w_dim) from r (N, D); differentiable, on r's device and dtype."""
+    def affine(self, r: torch.Tensor) -> torch.Tensor:
+        """``A r + b`` (N, w_dim) from r (N, D), before any projection; differentiable, on r's device and dtype."""
         if r.ndim != 2 or r.shape[1] != self.r_dim:
             raise ValueError(f"r must have shape (N, {self.r_dim}), got {tuple(r.shape)}")
         weight = torch.as_tensor(self.weight, device=r.device, dtype=r.dtype)
         return r @ weight.T + torch.as_tensor(self.bias, device=r.device, dtype=r.dtype)
 
+    def project(self, w: torch.Tensor) -> torch.Tensor:
+        """Latents ``w [..., w_dim]`` rescaled to :attr:`latent_norm` (unchanged when it is None); differentiable.
+
+        A latent of norm 0 stays 0 (its direction is undefined).
+        """
+        if self.latent_norm is None:
+            return w
+        return w * (self.latent_norm / w.norm(dim=-1, keepdim=True).clamp_min(1e-12))
+
+    def to_w(self, r: torch.Tensor) -> torch.Tensor:
+        """w (N, w_dim) from r (N, D): :meth:`project` of :meth:`affine`; differentiable, on r's device and dtype."""
+        return self.project(self.affine(r))
+
     def predict(self, r: np.ndarray) -> np.ndarray:
-        """w (N, w_dim) from r (N, D) as numpy."""
+        """w (N, w_dim) from r (N, D) as numpy (:meth:`to_w` on the CPU)."""
         r = np.asarray(r, dtype=np.float32)
         if r.ndim != 2 or r.shape[1] != self.r_dim:
             raise ValueError(f"r must have shape (N, {self.r_dim}), got {r.shape}")
-        return r @ self.weight.T + self.bias
+        return self.to_w(torch.from_numpy(r)).numpy()
 
     def save(self, path: str | Path) -> None:
         """Write the link as safetensors."""
         from safetensors.numpy import save_file
 
-        save_file({"weight": self.weight, "bias": self.bias}, str(path))
+        tensors = {"weight": self.weight, "bias": self.bias}
+        if self.latent_norm is not None:
+            tensors["latent_norm"] = np.asarray([self.latent_norm], dtype=np.float64)
+        save_file(tensors, str(path))
 
     @classmethod
     def load(cls, path: str | Path) -> LinearLink:
@@ -90,7 +124,8 @@ class LinearLink:
         if missing:
             raise ValueError(f"{path} is a safetensors file but not a linear link: it lacks {missing} (it holds "
                              f"{sorted(tensors)[:10]}); write links with LinearLink.save")
-        return cls(weight=tensors["weight"], bias=tensors["bias"])
+        latent_norm = float(tensors["latent_norm"][0]) if "latent_norm" in tensors else None
+        return cls(weight=tensors["weight"], bias=tensors["bias"], latent_norm=latent_norm)
 
 
 def check_activations(r: torch.Tensor | np.ndarray, link: LinearLink, device: torch.device | str, *,

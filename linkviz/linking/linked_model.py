@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,11 +20,47 @@ from linkviz.models import Classifier, Generator
 from linkviz.pairs import PairSet, sample_pairs
 from linkviz.world import World
 
-__all__ = ["DEFAULT_EXAMPLES", "LinkedModel", "balanced_seeds", "build_linked_model"]
+__all__ = ["DEFAULT_EXAMPLES", "LATENT_PRIORS", "LinkedModel", "balanced_seeds", "build_linked_model",
+           "typical_latent_norm"]
 
 _MIN_FIT_PAIRS = 5  # fit_linear_link's default 5-fold cross-validation needs at least this many
 DEFAULT_EXAMPLES = 4
 """Base examples the views show when no seeds are named."""
+LATENT_PRIORS = (None, "gaussian")
+"""What a world may declare as its ``latent_prior``: None (a W space, e.g. StyleGAN's; the default when a world
+declares nothing) or "gaussian" (z fed straight to synthesis, e.g. a DCGAN: linked latents go to its typical norm)."""
+
+
+def typical_latent_norm(latent_prior: str | None, w: np.ndarray) -> float | None:
+    """The norm linked latents are projected to, for a world's declared ``latent_prior``.
+
+    Parameters
+    ----------
+    latent_prior : {None, "gaussian"}
+        None for W-space generators (no projection); "gaussian" for z-only generators with a Gaussian prior.
+    w : ndarray, shape (N, w_dim)
+        The latents the link is fitted on (sampled with the pairs' truncation).
+
+    Returns
+    -------
+    float or None
+        The mean Euclidean norm of ``w`` for "gaussian" (``sqrt(w_dim)`` scaled by the truncation the pairs were
+        drawn with); None for None.
+
+    Raises
+    ------
+    ValueError
+        For a prior not in :data:`LATENT_PRIORS`, or "gaussian" with latents of mean norm 0.
+    """
+    if latent_prior not in LATENT_PRIORS:
+        raise ValueError(f"latent_prior must be one of {LATENT_PRIORS}; the world declares {latent_prior!r}")
+    if latent_prior is None:
+        return None
+    norm = float(np.linalg.norm(np.asarray(w, dtype=np.float64), axis=1).mean())
+    if not norm > 0:
+        raise ValueError(f"the pairs' latents have mean norm {norm}; a Gaussian prior's latents cannot; check the "
+                         "pairs (truncation_psi=0 collapses z to 0)")
+    return norm
 
 
 def balanced_seeds(labels: np.ndarray | Sequence[int], n: int, classes: Sequence[int] | None = None) -> tuple[int, ...]:
@@ -246,7 +283,11 @@ def build_linked_model(
     Returns
     -------
     LinkedModel
-        ``pairs`` are the pairs the link was fitted on; ``stats`` come from their ``r``.
+        ``pairs`` are the pairs the link was fitted on; ``stats`` come from their ``r``. A world that declares
+        ``latent_prior = "gaussian"`` (a z-only generator such as the faces DCGAN) gets a link whose latents are
+        projected to the mean norm of the pairs' z (:attr:`LinearLink.latent_norm`), so every linked latent
+        rendered by the views (tuning, counterfactuals, evaluation) lies on the prior's typical set instead of
+        shrinking toward ``z = 0``; worlds that declare nothing (W-space generators) keep the affine link.
 
     Raises
     ------
@@ -273,6 +314,8 @@ def build_linked_model(
                          f"{pairs.acceptance_rate:.1%}); need at least {_MIN_FIT_PAIRS}: raise samples_per_class "
                          "or pass accepted_only=False")
     fit = fit_linear_link(fit_pairs.r, fit_pairs.w, method="ridge", seed=seed)
-    return LinkedModel(classifier=world.classifier, generator=generator, link=fit.link,
+    latent_norm = typical_latent_norm(getattr(world, "latent_prior", None), fit_pairs.w)
+    link = dataclasses.replace(fit.link, latent_norm=latent_norm)
+    return LinkedModel(classifier=world.classifier, generator=generator, link=link,
                        stats=UnitStats.from_activations(fit_pairs.r), pairs=fit_pairs, class_names=class_names,
                        device=device)

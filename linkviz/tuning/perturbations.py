@@ -276,7 +276,7 @@ def unit_values(
 def tuned_latents(link: LinearLink, r_base: Tensor, unit: int, values: np.ndarray | Tensor) -> Tensor:
     """Linked latents of ``r_base`` with ``unit`` set to each of ``values``, by linearity.
 
-    Computes ``link.to_w(r_base)[:, None] + (values - r_base[:, unit]) * A[:, unit]``: one linked latent per
+    Computes ``link.affine(r_base)[:, None] + (values - r_base[:, unit]) * A[:, unit]`` (then ``link.project``): one linked latent per
     example and one outer product, instead of linking every perturbed r. Equal (up to rounding) to
     ``link.to_w(SetUnits(unit, v).apply(r_base))`` for each ``v``.
 
@@ -307,7 +307,7 @@ def tuned_latents(link: LinearLink, r_base: Tensor, unit: int, values: np.ndarra
         raise ValueError(f"values must have shape [S] or [N={r_base.shape[0]}, S]; got {list(values.shape)}")
     direction = torch.as_tensor(link.direction(units[0]), device=r_base.device, dtype=r_base.dtype)
     delta = values - r_base[:, units[0], None]
-    return link.to_w(r_base)[:, None, :] + delta[:, :, None] * direction
+    return link.project(link.affine(r_base)[:, None, :] + delta[:, :, None] * direction)
 
 
 def effect_sizes(link: LinearLink, stats: UnitStats) -> np.ndarray:

@@ -63,3 +63,30 @@ def test_metrics_summary_and_bad_requests(linked, test_pairs):
                        progress=False)
     with pytest.raises(ValueError, match="evaluation has 10 examples"):
         LinkExploring(linked, few, evaluation=exploring.evaluation)
+
+
+def test_agreement_is_shown_against_its_baselines(identity_linked, test_pairs):
+    exploring = LinkExploring(identity_linked, test_pairs, per_page=3)
+    evaluation = exploring.evaluation
+    # ground truth: the identity link inverts the fake world exactly, so every cycle agrees
+    assert evaluation.class_agreement.all()
+    counts = np.bincount(test_pairs.predicted, minlength=3)
+    majority = counts.max() / len(test_pairs)
+    text = exploring.agreement_text()
+    name = identity_linked.class_names[int(counts.argmax())]
+    assert f"class agreement 1.00; always answering the majority class ({name}): {majority:.2f}" in text
+    assert f"the link fed shuffled r: {evaluation.shuffled_agreement.mean():.2f}" in text
+    if majority < 1 and evaluation.shuffled_agreement.mean() < 1:
+        assert "beats both by" in text
+    assert "always answering the majority class" in exploring.metrics_html()
+
+
+def test_a_link_that_ignores_r_is_called_chance(linked, test_pairs):
+    import dataclasses
+
+    from linkviz.linking import LinearLink
+
+    constant = LinearLink(weight=np.zeros_like(linked.link.weight), bias=linked.link.bias)  # one image for every r
+    exploring = LinkExploring(dataclasses.replace(linked, link=constant), test_pairs)
+    # every cycled image is the same, so agreement equals the share of one class: never above the majority
+    assert "does not beat chance" in exploring.agreement_text()

@@ -99,7 +99,7 @@ def test_exact_link_has_zero_cycle_error(world):
     assert evaluation.class_agreement.all() and evaluation.label_agreement.all()
     assert evaluation.perceptual_distance.max() < 1e-5
     assert evaluation.pixel_l1.max() < 1e-5
-    assert generator.calls == 2 * 4  # original and cycled image per batch of 8
+    assert generator.calls == 3 * 4  # original, cycled and shuffled-r image per batch of 8
 
 
 def test_link_fitted_on_training_pairs_is_near_exact(world):
@@ -132,7 +132,7 @@ def test_to_frame_is_tidy_and_per_example_arrays_are_kept(world):
     frame = evaluation.to_frame()
     assert list(frame.columns) == ["metric", "mean", "std", "n"]
     assert list(frame["metric"]) == ["w_mse", "w_cosine", "class_agreement", "label_agreement",
-                                     "perceptual_distance", "pixel_l1"]
+                                     "perceptual_distance", "pixel_l1", "majority_agreement", "shuffled_agreement"]
     assert (frame["n"] == 10).all()
     examples = evaluation.per_example_frame()
     assert len(examples) == 10 and "seeds" in examples.columns
@@ -178,3 +178,45 @@ def test_bad_input(world):
     wide = LinearLink(weight=np.zeros((W_DIM + 1, R_DIM)), bias=np.zeros(W_DIM + 1))
     with pytest.raises(ValueError, match="the link predicts w of 4 dims but the generator's w_dim is 3"):
         evaluate_link(wide, generator, classifier, test_pairs)
+
+
+def test_exact_link_beats_both_baselines(world):
+    generator, classifier = world
+    test_pairs = _pairs(generator, classifier, 60, seed=9)
+    evaluation = evaluate_link(_exact_link(generator, classifier), generator, classifier, test_pairs)
+    counts = np.bincount(test_pairs.predicted, minlength=3)
+    assert evaluation.majority_class == int(counts.argmax())
+    assert evaluation.majority_agreement.mean() == pytest.approx(counts.max() / 60)  # ground truth: the counts
+    assert counts.max() < 60  # several classes, so the majority baseline is below 1
+    # A shuffled r is the exact r of another image: the cycle agrees when both images share a class, which for
+    # independent draws happens with probability sum p_k^2 (< the majority share); 60 pairs leave room.
+    assert evaluation.class_agreement.mean() == 1.0
+    assert evaluation.shuffled_agreement.mean() < 1.0
+    assert evaluation.class_agreement.mean() > evaluation.majority_agreement.mean()
+    np.testing.assert_array_equal(evaluation.shuffled_agreement,
+                                  evaluate_link(_exact_link(generator, classifier), generator, classifier,
+                                                test_pairs, seed=0).shuffled_agreement)  # seeded permutation
+
+
+def test_a_link_of_noise_does_not_beat_the_baselines(world):
+    generator, classifier = world
+    train = _pairs(generator, classifier, 200, seed=12)
+    unrelated_w = train.w[np.random.default_rng(0).permutation(len(train))]  # w that r says nothing about
+    noise = fit_linear_link(train.r, unrelated_w, method="ridge", seed=0).link
+    test_pairs = _pairs(generator, classifier, 200, seed=10)
+    evaluation = evaluate_link(noise, generator, classifier, test_pairs)
+    # r carries no information about w, so the link's class agreement is chance: no better than answering the
+    # majority class, and the same as feeding it another image's r. 200 pairs: binomial spread about 0.035.
+    agreement = evaluation.class_agreement.mean()
+    assert agreement <= evaluation.majority_agreement.mean() + 0.1
+    assert abs(agreement - evaluation.shuffled_agreement.mean()) < 0.12
+
+
+def test_shuffled_r_comes_from_another_example(world):
+    generator, classifier = world
+    test_pairs = _pairs(generator, classifier, 2, seed=11)
+    link = _exact_link(generator, classifier)
+    evaluation = evaluate_link(link, generator, classifier, test_pairs)
+    # two pairs: each is fed the other's r, so the baseline agrees exactly when both images share a class
+    same = test_pairs.predicted[0] == test_pairs.predicted[1]
+    np.testing.assert_array_equal(evaluation.shuffled_agreement, [same, same])

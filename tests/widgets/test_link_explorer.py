@@ -64,3 +64,15 @@ def test_mismatched_evaluation_and_static_snapshot(linked, test_pairs):
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert bundle["text/html"].startswith('<img src="data:image/jpeg;base64,')
     assert "Held-out cycle consistency" in bundle["text/html"]
+
+
+def test_agreement_is_shown_next_to_its_baselines(linked, test_pairs):
+    explorer = LinkExplorer(linked, test_pairs, per_page=4)
+    evaluation = explorer.evaluation
+    majority = np.bincount(test_pairs.predicted).max() / len(test_pairs)  # ground truth from the pairs
+    text = explorer.metrics.value
+    assert f"class agreement {evaluation.class_agreement.mean():.2f}" in text
+    assert f"always answering the majority class ({linked.class_names[evaluation.majority_class]}): " \
+           f"{majority:.2f}" in text
+    assert f"the link fed shuffled r: {evaluation.shuffled_agreement.mean():.2f}" in text
+    assert "majority_agreement" in text and "shuffled_agreement" in text  # the table's baseline rows
