@@ -127,6 +127,21 @@ def test_sweep_with_another_generator_type_is_not_the_cached_one(tmp_path):
         sweep(NegatingSweepGenerator())
 
 
+def test_sweep_with_a_projected_link_is_not_the_cached_unprojected_one(tmp_path):
+    """A link whose latents are projected to a prior's norm renders other images: not the cached sweep."""
+    rng = np.random.default_rng(0)
+    weight, bias = rng.normal(size=(4, 3)), rng.normal(size=4)
+    r_base = torch.as_tensor(rng.uniform(0, 1, (2, 3)), dtype=torch.float32)
+    stats = UnitStats.from_activations(rng.uniform(0, 1, (10, 3)))
+
+    def sweep(link):
+        return run_sweep(link, SweepGenerator(), r_base, stats=stats, out_dir=tmp_path / "sweep", progress=False)
+
+    sweep(LinearLink(weight=weight, bias=bias))
+    with pytest.raises(CacheMismatchError, match="link"):
+        sweep(LinearLink(weight=weight, bias=bias, latent_norm=2.0))
+
+
 # --- part-change tables: metric names and unit_changes' defaults ---------------------------------------------------
 
 

@@ -249,7 +249,8 @@ class ExploreData:
             seeds = list(linked.example_seeds(self.sweep_seeds))  # round-robin over the classes
             r_base = np.asarray(linked.pairs.r)[seeds]
             stats = linked.stats
-            key = hash_arguments(weight=linked.link.weight, bias=linked.link.bias, r_base=r_base, units=units,
+            key = hash_arguments(weight=linked.link.weight, bias=linked.link.bias,
+                                 latent_norm=linked.link.latent_norm, r_base=r_base, units=units,
                                  n_steps=self.sweep_steps, generator=hash_state(linked.generator),
                                  stats=[stats.min, stats.max, stats.mean, stats.std])
             return run_sweep(linked.link, linked.generator, r_base, stats=linked.stats,

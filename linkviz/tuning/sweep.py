@@ -231,7 +231,7 @@ def run_sweep(
         raise ValueError(f"units_per_chunk must be positive; got {units_per_chunk}")
     meta = {
         "format": _FORMAT_VERSION,
-        "link": hash_arguments(weight=link.weight, bias=link.bias),
+        "link": hash_arguments(weight=link.weight, bias=link.bias, latent_norm=link.latent_norm),
         "generator": hash_state(generator),
         "generator_type": f"{type(generator).__module__}.{type(generator).__qualname__}",
         "num_ws": int(generator.num_ws),
