@@ -65,7 +65,7 @@ TABS: tuple[Tab, ...] = (
     Tab("link", "link quality", ("linked", "test_pairs")),
     Tab("tuning", "unit tuning", ("linked",), wants_made=("segmenter",)),
     Tab("counterfactuals", "counterfactuals", ("linked",)),
-    Tab("population", "population", ("linked", "population"), needs="population"),
+    Tab("population", "population", ("linked", "population"), needs="population", wants_made=("dissection",)),
     Tab("dissection", "dissection", ("dissection",), needs="dissection"),
     Tab("card", "unit card", ("linked", "dissection"), needs="dissection"),
 )
@@ -120,7 +120,8 @@ def make_view(name: str, *, world: World, data: ExploreData, selection: Selectio
                                    segment_from=population.segment_from, part_labels=population.part_labels,
                                    part_iou=population.part_iou,
                                    seeds=_seeds(data, selection), n_clusters=min(3, n_units),
-                                   perplexity=max(1.0, min(5.0, (n_units - 1) / 3)), max_iter=500)
+                                   perplexity=max(1.0, min(5.0, (n_units - 1) / 3)), max_iter=500,
+                                   agreement=data.agreement())
     if name == "dissection":
         dissection = data.dissection()
         return DissectionBrowser(dissection.result, dissection.probe, k=5, per_page=6)

@@ -31,6 +31,8 @@ from linkviz.hashing import hash_arguments, hash_state
 from linkviz.linking.linked_model import LinkedModel, build_linked_model
 from linkviz.pairs import PairSet, sample_pairs
 from linkviz.quantify.changes import ChangeTable
+from linkviz.quantify.method_agreement import MethodAgreement, method_agreement
+from linkviz.quantify.population import label_vectors
 from linkviz.quantify.pipeline import sweep_changes
 from linkviz.tuning.perturbations import effect_sizes
 from linkviz.tuning.sweep import SweepResult, run_sweep
@@ -289,6 +291,19 @@ class ExploreData:
                              cache_dir=self.cache_dir, progress=False)
             return DissectionData(result=result, probe=probe, layer=layer)
         return self._once("dissection", make)
+
+    def agreement(self) -> MethodAgreement | None:
+        """Whether dissection's label and tuning's strongest change agree on each unit of the population
+        (:func:`~linkviz.quantify.method_agreement.method_agreement` on the world's ``concept_vocabulary``), or None
+        unless the world has a concept vocabulary and both the population and the dissection are made (the app
+        makes the dissection for the population tab when the world can)."""
+        vocabulary = getattr(self.world, "concept_vocabulary", None)
+        if vocabulary is None or not {"population", "dissection"} <= set(self._made):
+            return None
+        def make() -> MethodAgreement:
+            return method_agreement(vocabulary=vocabulary(), dissection=self.dissection().result.to_frame(),
+                                    tuning=label_vectors(self.population().table))
+        return self._once("agreement", make)
 
 
 _GETTERS = ("linked", "test_pairs", "segmenter", "sweep", "population", "probe", "dissection")

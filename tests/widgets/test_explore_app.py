@@ -18,14 +18,18 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import dataclasses
+
 import fake_dissection
 import numpy as np
 import pytest
 import torch
 from fake_population import planted_table
+from fake_world import FakeWorld
 from threadpoolctl import threadpool_limits
 
 from linkviz.controllers import DissectionData, ExploreData, PopulationData, Selection
+from linkviz.quantify.method_agreement import concept_vocabulary
 from linkviz.widgets import (
     CounterfactualExplorer,
     DissectionBrowser,
@@ -197,6 +201,32 @@ def test_without_a_segmenter_the_tuning_tab_says_why_parts_are_off(fake_world, l
     assert TABS[2].stages(data) == ()
     tuner = ExploreApp(fake_world, data=data, background=False, n_samples=3).select_tab("tuning")
     assert tuner.parts.disabled and "segmenter" in tuner.parts.tooltip
+
+
+@dataclasses.dataclass(frozen=True)
+class WorldWithConcepts(FakeWorld):
+    """The fake world with a vocabulary joining the colour dissection's labels to the planted table's parts:
+    red is the ear, green the eye, blue the mouth (no unit's tuning changes a mouth)."""
+
+    def concept_vocabulary(self):
+        return concept_vocabulary(parts=("ear", "eye", "nose", "mouth"),
+                                  aliases={"red-c": "ear", "green-c": "eye", "blue-c": "mouth"})
+
+
+def test_the_population_tab_colours_units_by_whether_dissection_and_tuning_agree(fake_world, linked, dissected,
+                                                                                   tmp_path):
+    """Units 0 and 1 are dissected as the colour of the part their tuning changes; unit 2 as a part it leaves alone."""
+    result, probe = dissected
+    made = dict(linked=linked, population=PopulationData(table=planted_table(np.arange(3))),
+                dissection=DissectionData(result=result, probe=probe, layer="2"))
+    world = WorldWithConcepts(classifier=fake_world.classifier, generator=fake_world.generator)
+    app = ExploreApp(data=ExploreData(world, cache_dir=tmp_path).provide(**made), background=False, n_samples=3)
+    agreement = app.select_tab("population").controller.agreement
+    assert list(agreement.levels([0, 1, 2])) == ["two agree", "two agree", "all disagree"]
+    assert agreement.flagged()["unit"].tolist() == [2]
+    assert ExploreData(fake_world, cache_dir=tmp_path).provide(**made).agreement() is None
+    assert ExploreData(world, cache_dir=tmp_path).provide(linked=linked, population=made["population"]
+                                                          ).agreement() is None
 
 
 def test_a_failed_tab_shows_the_error_and_is_retried(fake_world, linked, tmp_path):

@@ -11,9 +11,11 @@ import torch
 from linkviz.devices import resolve_device
 from linkviz.models.classifier import Classifier, ClassifierSpec
 from linkviz.models.safetensors_io import load_safetensors
+from linkviz.quantify.method_agreement import ConceptVocabulary, concept_vocabulary
 
 from .classifier_net import ToyResNet
-from .factors import CLASS_NAMES, PART_NAMES
+from .concepts import COLOUR_NAMES
+from .factors import CLASS_NAMES, CLASS_PARTS, PART_NAMES, TEXTURE_NAMES
 from .generator_net import ToyGenerator
 from .render import render
 
@@ -67,6 +69,14 @@ class ToyWorld:
     def dissection_layer(self) -> str:
         """The classifier's last convolutional stage: its units are the penultimate units r (global average pool)."""
         return "layer4"
+
+    def concept_vocabulary(self) -> ConceptVocabulary:
+        """The toy world's concepts for comparing unit labels of different methods
+        (:func:`linkviz.quantify.method_agreement.concept_vocabulary`): its parts, its classes as objects made of
+        their parts, its colours and textures; the probe's scene label is the background colour, so a scene
+        detector counts as a background detector."""
+        return concept_vocabulary(parts=PART_NAMES, objects=CLASS_PARTS, colours=COLOUR_NAMES,
+                                  textures=TEXTURE_NAMES, scene_concept="background")
 
     def dissection_probe(self, samples_per_class: int, *, seed: int, cache_dir: str | Path | None = None):
         """Renders with object, part, colour, texture and scene labels (:func:`~linkviz.worlds.toy.build_toy_probe`)."""
