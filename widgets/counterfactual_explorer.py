@@ -17,8 +17,12 @@ class CounterfactualExplorer(ViewWidget):
     """Pick an origin class, a target class and one of the origin's base examples; scrub along its counterfactual.
 
     A thin view over :class:`linkviz.controllers.CounterfactualExploring`: each change of origin, target,
-    example or score asks it for a new search (:func:`linkviz.counterfactual.find_counterfactuals` and
-    :func:`linkviz.counterfactual.refined_trajectory` along ``relu(r - alpha s)``) in a latest-wins worker.
+    example, score or "keep realistic" asks it for a new search (:func:`linkviz.counterfactual.find_counterfactuals`
+    and :func:`linkviz.counterfactual.refined_trajectory` along ``relu(r - alpha s)``) in a latest-wins worker.
+    By default the search is constrained to the generator's realistic range (its latents' Mahalanobis distance,
+    :class:`linkviz.counterfactual.LatentRealism` fitted on the base pairs) and succeeds only there; the status
+    line says which search ran. Unticking "keep realistic" runs the unconstrained reference search, which on the
+    toy world fools the classifier with blobs the generator was never trained to paint.
     The scrubber only re-shows what was computed (:meth:`~linkviz.controllers.CounterfactualView.at_step`): the
     image at that alpha next to the start (alpha = 0), the class probabilities, whether the image is still within
     the generator's realistic range, and the top shifted units with their change ``r' - r``. The path's points are
@@ -48,6 +52,8 @@ class CounterfactualExplorer(ViewWidget):
         Initial example among the origin's.
     objective : {"image", "activations"}
         Initial score: classify the rendered counterfactual, or the head's logits at r'.
+    constrained : bool
+        Initial state of "keep realistic": search within the generator's realistic range (the default).
 
     Attributes
     ----------
@@ -59,9 +65,10 @@ class CounterfactualExplorer(ViewWidget):
 
     def __init__(self, linked: LinkedModel, *, max_steps: int = 500, n_alphas: int = 13, top_k: int = 5,
                  lr: float = 0.5, seed: int = 0, origin: int | None = None, target: int | None = None,
-                 example: int = 0, objective: str = "image", spacing: str = "refined") -> None:
+                 example: int = 0, objective: str = "image", spacing: str = "refined",
+                 constrained: bool = True) -> None:
         self.controller = CounterfactualExploring(linked, max_steps=max_steps, n_alphas=n_alphas, top_k=top_k,
-                                                  lr=lr, seed=seed, spacing=spacing)
+                                                  lr=lr, seed=seed, spacing=spacing, constrained=constrained)
         self.linked = linked
         self.options, self.n_alphas, self.top_k = self.controller.options, n_alphas, self.controller.top_k
         origin = self.controller.default_classes()[0] if origin is None else int(origin)
@@ -74,6 +81,9 @@ class CounterfactualExplorer(ViewWidget):
             options=[("rendered image", "image"), ("activations (reference)", "activations")], value=objective,
             description="score", tooltips=["classify the rendered counterfactual (robust)",
                                            "the head's logits at r' (the Linking in Style reference)"])
+        self.constrained = ipw.Checkbox(value=bool(constrained), description="keep realistic", indent=False,
+                                        tooltip="keep the search within the generator's realistic latent range; "
+                                                "a counterfactual counts only there")
         self._set_example_range(origin)
         self.example.value = example
         self.scrubber = ipw.IntSlider(value=0, min=0, max=n_alphas - 1, description="alpha step")
@@ -87,15 +97,16 @@ class CounterfactualExplorer(ViewWidget):
         self._syncing_example = False  # main thread: origin change clamps the example
         self._syncing_scrubber = False  # worker thread: a new search moves the scrubber to its end
         self.origin.observe(self._on_origin, names="value")
-        for control in (self.origin, self.target, self.example, self.objective):
+        for control in (self.origin, self.target, self.example, self.objective, self.constrained):
             control.observe(self._on_change, names="value")
         self.scrubber.observe(self._on_scrub, names="value")
-        super().__init__([ipw.HBox([self.origin, self.target, self.example]), self.objective, self.status,
+        super().__init__([ipw.HBox([self.origin, self.target, self.example]),
+                          ipw.HBox([self.objective, self.constrained]), self.status,
                           self.scrubber, ipw.HBox([self.image, self.probabilities, self.units],
                                                  layout=ipw.Layout(align_items="flex-start")), self.error,
                           self._export_bar()])
         try:
-            self._show(self.controller.compute(origin, target, example, objective))
+            self._show(self.controller.compute(origin, target, example, objective, bool(constrained)))
         except (ValueError, IndexError) as error:
             self._show_error(error)
 
@@ -116,7 +127,7 @@ class CounterfactualExplorer(ViewWidget):
             return
         self.status.value = "<i>searching…</i>"
         self._request(self.controller.compute, int(self.origin.value), int(self.target.value),
-                      int(self.example.value), str(self.objective.value))
+                      int(self.example.value), str(self.objective.value), bool(self.constrained.value))
 
     def _on_scrub(self, change: dict) -> None:
         if not self._syncing_scrubber and self.search is not None:

@@ -71,6 +71,9 @@ class CounterfactualView(GridView):
         Distances above it leave the generator's realistic range (a high quantile of held-out base latents).
     realism_quantile : float
         That quantile.
+    constrained : bool
+        Whether the search was kept realistic (``find_counterfactuals(..., realism=...)``): success then needs
+        the image to be the target class *and* its latent within the threshold.
     """
 
     origin: int
@@ -86,6 +89,7 @@ class CounterfactualView(GridView):
     latent_distance: np.ndarray
     realism_threshold: float
     realism_quantile: float
+    constrained: bool = True
 
     @property
     def alphas(self) -> np.ndarray:
@@ -152,14 +156,14 @@ class CounterfactualView(GridView):
     def to_frame(self) -> pd.DataFrame:
         """One row per point of the path and quantity: each class probability and each top unit's r'.
 
-        Columns ``row, origin, target, success, step, alpha, latent_distance, off_manifold, quantity, name,
-        value, change, shift``: ``quantity`` is ``"probability"`` (``name`` a class) or ``"activation"``
+        Columns ``row, origin, target, success, constrained, step, alpha, latent_distance, off_manifold,
+        quantity, name, value, change, shift``: ``quantity`` is ``"probability"`` (``name`` a class) or ``"activation"``
         (``name`` a unit, ``value`` its ``r' = relu(r - alpha s)``, ``change`` its ``r' - r``, ``shift`` its
         ``s``, which is subtracted: ``s > 0`` lowers the unit). ``off_manifold`` flags the points whose
         ``latent_distance`` exceeds :attr:`realism_threshold`.
         """
         common = {"row": self.row, "origin": self.class_names[self.origin],
-                  "target": self.class_names[self.target], "success": self.success}
+                  "target": self.class_names[self.target], "success": self.success, "constrained": self.constrained}
         shift, r, probabilities = self.result.shift[0], self.trajectory.r[0], self.trajectory.probabilities[0]
         records = []
         for step, alpha in enumerate(self.alphas):
@@ -184,7 +188,8 @@ class CounterfactualExploring:
     """The state behind :class:`linkviz.widgets.CounterfactualExplorer`: one counterfactual search per request.
 
     :meth:`compute` runs :func:`linkviz.counterfactual.find_counterfactuals` for one base example of the origin
-    class; :meth:`path` renders and classifies ``relu(r - alpha s)`` (by default at alphas packed where the class
+    class, by default kept realistic (``realism=``: the search stays within the generator's latent range and
+    succeeds only there); :meth:`path` renders and classifies ``relu(r - alpha s)`` (by default at alphas packed where the class
     probabilities change, :func:`linkviz.counterfactual.refined_trajectory`) and scores each point's latent
     against the generator's own (:func:`linkviz.counterfactual.fit_latent_realism` on ``linked.pairs.w``).
 
@@ -206,6 +211,10 @@ class CounterfactualExploring:
         Alphas packed where the class probabilities change, or evenly spaced.
     realism_quantile : float
         Quantile of held-out base latents' distances beyond which a point is off the generator's range.
+    realism : LatentRealism, optional
+        The generator's latent distribution; default fitted on ``linked.pairs.w`` with ``realism_quantile``.
+    constrained : bool
+        Default of :meth:`compute`: keep the search realistic (True) or search as the reference (False).
 
     Attributes
     ----------
@@ -214,7 +223,8 @@ class CounterfactualExploring:
     """
 
     def __init__(self, linked: LinkedModel, *, max_steps: int = 500, n_alphas: int = 13, top_k: int = 5,
-                 lr: float = 0.5, seed: int = 0, spacing: Spacing = "refined", realism_quantile: float = 0.99) -> None:
+                 lr: float = 0.5, seed: int = 0, spacing: Spacing = "refined", realism_quantile: float = 0.99,
+                 realism: LatentRealism | None = None, constrained: bool = True) -> None:
         if n_alphas < 2:
             raise ValueError(f"n_alphas must be at least 2, got {n_alphas}")
         if spacing not in ("refined", "uniform"):
@@ -224,7 +234,9 @@ class CounterfactualExploring:
         self.n_alphas, self.spacing = int(n_alphas), spacing
         self.top_k = min(top_k, linked.link.r_dim)
         self.class_names = tuple(linked.class_names)
-        self.realism: LatentRealism = fit_latent_realism(linked.pairs.w, quantile=realism_quantile, seed=seed)
+        self.realism: LatentRealism = (fit_latent_realism(linked.pairs.w, quantile=realism_quantile, seed=seed)
+                                       if realism is None else realism)
+        self.constrained = bool(constrained)
 
     def default_classes(self) -> tuple[int, int]:
         """The class with most base examples and the class after it."""
@@ -244,8 +256,11 @@ class CounterfactualExploring:
                              f"{self.class_names[origin]!r}")
         return int(rows[example])
 
-    def compute(self, origin: int, target: int, example: int, objective: Objective = "image") -> CounterfactualView:
+    def compute(self, origin: int, target: int, example: int, objective: Objective = "image",
+                constrained: bool | None = None) -> CounterfactualView:
         """Search the counterfactual of the origin's ``example``-th base example; the view at the path's end.
+
+        ``constrained`` (default: the controller's) keeps the search within the generator's realistic range.
 
         Raises
         ------
@@ -255,10 +270,12 @@ class CounterfactualExploring:
             If the target equals the origin (from :func:`find_counterfactuals`).
         """
         origin, target, example = int(origin), int(target), int(example)
+        constrained = self.constrained if constrained is None else bool(constrained)
         r = self.linked.pairs.r[self._row(origin, example)][None]
         result = find_counterfactuals(self.linked.link, self.linked.generator, self.linked.classifier, r,
                                       origin=origin, target=target, device=self.linked.device, progress=False,
-                                      objective=objective, **self.options)
+                                      objective=objective, realism=self.realism if constrained else None,
+                                      **self.options)
         return self.path(origin, target, example, result, objective=objective)
 
     def path(self, origin: int, target: int, example: int, result: CounterfactualResult, *,
@@ -272,6 +289,8 @@ class CounterfactualExploring:
             One example's search (``result.shift`` of shape (1, D)), e.g. from :meth:`compute` or made by hand.
         objective : {"image", "activations"}
             The score the search used (shown, not used).
+
+        The search counts as constrained when ``result`` records latent distances (a search with ``realism``).
         """
         origin, target, example = int(origin), int(target), int(example)
         row = self._row(origin, example)
@@ -279,41 +298,51 @@ class CounterfactualExploring:
         link, generator, classifier = self.linked.link, self.linked.generator, self.linked.classifier
         if self.spacing == "refined":
             trajectory = refined_trajectory(link, generator, classifier, r, result.shift, n_alphas=self.n_alphas,
-                                            device=self.linked.device)
+                                            realism=self.realism, device=self.linked.device)
         else:
             trajectory = counterfactual_trajectory(link, generator, classifier, r, result.shift,
                                                    alphas=np.linspace(0.0, 1.0, self.n_alphas),
-                                                   device=self.linked.device)
-        distance = self.realism.distance(trajectory.w[0])
+                                                   realism=self.realism, device=self.linked.device)
+        distance = trajectory.latent_distance[0]
+        constrained = result.latent_distance is not None
         view = CounterfactualView(grid=np.zeros((1, 1, 3), np.uint8), rows=1, columns=2, origin=origin,
                                   row_labels=(f"base example {row}",),
                                   target=target, example=example, row=row, objective=str(objective),
                                   class_names=self.class_names, result=result, trajectory=trajectory,
                                   top_units=top_shifted_units(result.shift, self.top_k)[0], step=0,
                                   latent_distance=distance, realism_threshold=self.realism.threshold,
-                                  realism_quantile=self.realism.quantile,
+                                  realism_quantile=self.realism.quantile, constrained=constrained,
                                   caption_html=self._status(origin, target, example, row, result)
-                                  + " " + self._realism_status(trajectory.alphas, distance))
+                                  + " " + self._realism_status(trajectory.alphas, distance, constrained))
         return view.at_step(len(trajectory.alphas) - 1)
 
     def _status(self, origin: int, target: int, example: int, row: int, result: CounterfactualResult) -> str:
         names = self.class_names
         steps = _count(int(result.steps[0]), "step")
-        outcome = (f"reached <b>{html.escape(names[target])}</b> in {steps}" if result.success[0] else
-                   f"did <b>not</b> reach {html.escape(names[target])} in {steps} (showing the path anyway)")
+        realistic = ", within the generator's realistic range" if result.latent_distance is not None else ""
+        if result.success[0]:
+            outcome = f"reached <b>{html.escape(names[target])}</b> in {steps}{realistic}"
+        elif result.reached_target[0]:
+            outcome = (f"reached {html.escape(names[target])} only off the generator's range in {steps}: "
+                       "<b>no</b> realistic counterfactual (showing the path anyway)")
+        else:
+            outcome = f"did <b>not</b> reach {html.escape(names[target])} in {steps} (showing the path anyway)"
         return f"Base example {row} ({html.escape(names[origin])} #{example}): {outcome}."
 
-    def _realism_status(self, alphas: np.ndarray, distance: np.ndarray) -> str:
-        """Which points of the path left the generator's realistic range."""
+    def _realism_status(self, alphas: np.ndarray, distance: np.ndarray, constrained: bool) -> str:
+        """How the search was kept realistic, and which points of the path left the generator's realistic range."""
         threshold, quantile = self.realism.threshold, self.realism.quantile
         rule = (f"latent Mahalanobis distance &gt; {threshold:.1f}, the {100 * quantile:g}th percentile of "
                 "held-out base latents")
+        search = ("Constrained search: kept within the generator's realistic range, and a success only there. "
+                  if constrained else "Unconstrained search (the reference): free to leave the generator's range. ")
         off = distance > threshold
         if not off.any():
-            return f"The whole path stays within the generator's realistic range ({rule.replace('&gt;', '≤')})."
+            return (f"{search}The whole path stays within the generator's realistic range "
+                    f"({rule.replace('&gt;', '≤')}).")
         first = int(np.argmax(off))
         where = (f"from alpha = {alphas[first]:.2f} on" if off[first:].all() else
                  "at alpha = " + ", ".join(f"{alpha:.2f}" for alpha in alphas[off]))
-        return (f'<span style="color:{OFF_COLOUR}">⚠ {_count(int(off.sum()), "point")} of {len(alphas)} '
+        return (f'{search}<span style="color:{OFF_COLOUR}">⚠ {_count(int(off.sum()), "point")} of {len(alphas)} '
                 f"{where} left the generator's realistic range</span> ({rule}): there the classifier judges "
                 "images unlike any the generator makes.")

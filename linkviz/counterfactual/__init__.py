@@ -1,8 +1,9 @@
 """Counterfactuals in R: shifts of the penultimate activations that change the generated image's class, the paths
 along them, and whether a path's latents stay within the generator's realistic range."""
 
-from linkviz.counterfactual.optimise import CounterfactualResult, counterfactual_loss, find_counterfactuals
+from linkviz.counterfactual.optimise import counterfactual_loss, find_counterfactuals
 from linkviz.counterfactual.realism import LatentRealism, fit_latent_realism
+from linkviz.counterfactual.result import CounterfactualResult
 from linkviz.counterfactual.trajectory import (
     Trajectory,
     counterfactual_trajectory,

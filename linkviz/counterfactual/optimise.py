@@ -9,27 +9,35 @@ while its linked latent stays close in direction to that of ``r``:
 minimised by plain gradient descent (lr 0.5). After each step the counterfactual is linked, rendered and the
 *image* is classified; an example stops once its image is the target class. Unlike the Linking in Style
 reference, the clip (a ReLU for post-ReLU layers; none for signed ones) is part of the loss as well as of the
-evaluation, so the optimised and the rendered counterfactual are the same point. The loss is summed over examples, each of which depends only on its own row of
-``s``, so examples are optimised independently in one batch.
+evaluation, so the optimised and the rendered counterfactual are the same point. The loss is summed over
+examples, each of which depends only on its own row of ``s``, so examples are optimised independently in one batch.
 
 ``objective="image"`` scores the logits of the rendered counterfactual instead of the head's logits at ``r'``
 (gradients flow through the generator and the classifier): slower per step, but it does not stall where the head's
 direction to the target lies partly in what the link cannot render.
+
+With a ``realism`` model (:func:`~linkviz.counterfactual.fit_latent_realism` of the generator's latents) the
+search stays realistic: the loss gains ``realism_weight * relu(d / threshold - 0.9) ** 2`` of the linked latent's
+Mahalanobis distance ``d``, each step ends with :func:`~linkviz.counterfactual.constraint.project_inside` (latents
+beyond the threshold are moved back inside), and an example succeeds only when its image is the target class
+*and* its latent lies within the threshold. Without it, the classifier may be fooled by images the generator was
+never trained to paint (on the toy world, a yellow-green blob called "tree" at 1.000).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from linkviz.counterfactual.constraint import project_inside, realism_penalty
+from linkviz.counterfactual.realism import LatentRealism
+from linkviz.counterfactual.result import CounterfactualResult
 from linkviz.linking.link import LinearLink, check_activations
 from linkviz.models.classifier import Classifier
 from linkviz.models.generator import Generator
@@ -94,12 +102,16 @@ def counterfactual_loss(
     logit_origin_weight: float = 0.6,
     cosine_weight: float = 10.0,
     generator: Generator | None = None,
+    realism: LatentRealism | None = None,
+    realism_weight: float = 10.0,
 ) -> Tensor:
     """Per-example counterfactual loss at ``r' = clip(r - shift)`` (the classifier's ``penultimate_range``).
 
     ``-logit_target + logit_origin_weight * logit_origin - cosine_weight * cos(A r + b, A r' + b)``, with the
     logits those of the classifier's head at ``r'`` (the reference), or, when a ``generator`` is given, those of
-    the image rendered from ``A r' + b`` (differentiated through the generator and the whole classifier).
+    the image rendered from ``A r' + b`` (differentiated through the generator and the whole classifier); plus,
+    with a ``realism`` model, ``realism_weight`` times :func:`~linkviz.counterfactual.constraint.realism_penalty`
+    of the linked latent.
 
     Parameters
     ----------
@@ -115,6 +127,10 @@ def counterfactual_loss(
         Weights of the origin logit and of the cosine similarity of the linked latents.
     generator : Generator, optional
         Score the rendered counterfactual instead of ``r'``.
+    realism : LatentRealism, optional
+        Penalise linked latents beyond 0.9 of its threshold.
+    realism_weight : float
+        Weight of that penalty.
 
     Returns
     -------
@@ -128,9 +144,11 @@ def counterfactual_loss(
         images = generator.synthesis(w[:, None, :].expand(-1, generator.num_ws, -1))
         logits = classifier.forward_generated(images, grad=True)[0].to(r.device)
     rows = torch.arange(r.shape[0], device=r.device)
-    cosine = F.cosine_similarity(link.to_w(r), link.to_w(r_shifted), dim=1)
-    return (-logits[rows, target.to(r.device)] + logit_origin_weight * logits[rows, origin.to(r.device)]
+    w_shifted = link.to_w(r_shifted)
+    cosine = F.cosine_similarity(link.to_w(r), w_shifted, dim=1)
+    loss = (-logits[rows, target.to(r.device)] + logit_origin_weight * logits[rows, origin.to(r.device)]
             - cosine_weight * cosine)
+    return loss if realism is None else loss + realism_weight * realism_penalty(realism, w_shifted)
 
 
 def shift_gradient(loss_of: Callable[[slice, Tensor], Tensor], shift: Tensor, batch_size: int
@@ -160,70 +178,6 @@ def shift_gradient(loss_of: Callable[[slice, Tensor], Tensor], shift: Tensor, ba
     return (torch.cat(gradients) if gradients else torch.zeros_like(shift)), batch_size
 
 
-@dataclass(frozen=True, eq=False)
-class CounterfactualResult:
-    """Outcome of :func:`find_counterfactuals` for N examples.
-
-    Attributes
-    ----------
-    shift : ndarray of float32, shape (N, D)
-        The shift ``s`` (frozen at the step an example succeeded).
-    r_counterfactual : ndarray of float32, shape (N, D)
-        ``r - s`` clipped to the classifier's ``penultimate_range`` (``relu(r - s)`` after a ReLU).
-    success : ndarray of bool, shape (N,)
-        Whether the rendered counterfactual was classified as the target.
-    steps : ndarray of int, shape (N,)
-        Gradient steps taken: the step of success, or ``max_steps`` for failures.
-    predicted : ndarray of int, shape (N,)
-        Class of the last rendered counterfactual.
-    target_probability : ndarray of float32, shape (N,)
-        Softmax probability of the target class for the last rendered counterfactual.
-    origin, target : ndarray of int, shape (N,)
-        The class pairs.
-    class_names : tuple of str
-        The classifier's class names.
-    """
-
-    shift: np.ndarray
-    r_counterfactual: np.ndarray
-    success: np.ndarray
-    steps: np.ndarray
-    predicted: np.ndarray
-    target_probability: np.ndarray
-    origin: np.ndarray
-    target: np.ndarray
-    class_names: tuple[str, ...] = ()
-
-    @property
-    def s(self) -> np.ndarray:
-        """Alias of :attr:`shift`, shape (N, D)."""
-        return self.shift
-
-    @property
-    def success_rate(self) -> float:
-        """Fraction of examples that reached the target class."""
-        return float(self.success.mean())
-
-    @property
-    def median_steps(self) -> float:
-        """Median number of steps over successful examples (NaN if none succeeded)."""
-        return float(np.median(self.steps[self.success])) if self.success.any() else float("nan")
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row per example: ``example, origin, target, success, steps, predicted, target_probability``,
-        plus ``origin_name, target_name, predicted_name`` when class names are known."""
-        frame = pd.DataFrame({
-            "example": np.arange(len(self.success)), "origin": self.origin, "target": self.target,
-            "success": self.success, "steps": self.steps, "predicted": self.predicted,
-            "target_probability": self.target_probability,
-        })
-        if self.class_names:
-            names = np.asarray(self.class_names, dtype=object)
-            for column in ("origin", "target", "predicted"):
-                frame[f"{column}_name"] = names[frame[column].to_numpy()]
-        return frame
-
-
 def find_counterfactuals(
     link: LinearLink,
     generator: Generator,
@@ -241,6 +195,8 @@ def find_counterfactuals(
     check_every: int = 1,
     batch_size: int = 64,
     objective: Literal["activations", "image"] = "activations",
+    realism: LatentRealism | None = None,
+    realism_weight: float = 10.0,
     device: torch.device | str = "cpu",
     progress: bool = True,
 ) -> CounterfactualResult:
@@ -279,6 +235,13 @@ def find_counterfactuals(
         (each step back-propagates through the generator and the classifier). The image objective reaches the
         target where the head's direction lies partly outside what the link can render, at several times
         the cost of a step.
+    realism : LatentRealism, optional
+        The generator's latent distribution (e.g. ``fit_latent_realism(linked.pairs.w)``). Given, the search
+        stays realistic (penalty and projection, see the module docstring) and an example succeeds only when its
+        image is the target class and its linked latent lies within ``realism.threshold``; the result records
+        each example's latent distance. None: the unconstrained search of the reference.
+    realism_weight : float
+        Weight of the realism penalty in the loss (non-negative; 0 keeps only the projection).
     device : torch.device or str
         Where the optimisation runs.
     progress : bool
@@ -292,7 +255,8 @@ def find_counterfactuals(
     ------
     ValueError
         If ``r`` is not [N, D] or holds NaN/inf, lies outside the classifier's declared ``penultimate_range``,
-        if any target equals its origin, or for bad options.
+        if any target equals its origin, if ``realism`` models latents of another size than the link's, or for
+        bad options.
     IndexError
         If a class index is out of range.
     """
@@ -309,6 +273,11 @@ def find_counterfactuals(
     if max_steps < 1 or check_every < 1 or batch_size < 1:
         raise ValueError(f"max_steps, check_every and batch_size must be positive; got {max_steps}, "
                          f"{check_every}, {batch_size}")
+    if realism is not None and realism.w_dim != link.w_dim:
+        raise ValueError(f"realism models latents of size {realism.w_dim} but the link makes w of size "
+                         f"{link.w_dim}; fit it on this generator's latents (e.g. linked.pairs.w)")
+    if realism_weight < 0:
+        raise ValueError(f"realism_weight must be non-negative; got {realism_weight}")
     if initial_shift is None:
         shift = torch.rand(r.shape, generator=torch.Generator().manual_seed(seed)).to(device)
     else:
@@ -321,6 +290,7 @@ def find_counterfactuals(
     steps = torch.full((n_examples,), max_steps, dtype=torch.long)
     predicted = torch.full((n_examples,), -1, dtype=torch.long)
     target_probability = torch.zeros(n_examples)
+    distance = torch.full((n_examples,), float("nan"), dtype=torch.float64)
     gradient_batch = batch_size
     with tqdm(total=max_steps, desc="counterfactuals", unit="step", disable=not progress) as bar:
         for step in range(1, max_steps + 1):
@@ -329,20 +299,27 @@ def find_counterfactuals(
             def loss_of(part: slice, s: Tensor, rows: Tensor = rows, rows_device: Tensor = rows_device) -> Tensor:
                 return counterfactual_loss(link, classifier, r[rows_device[part]], s, origin=origin[rows[part]],
                                            target=target[rows[part]], logit_origin_weight=logit_origin_weight,
-                                           cosine_weight=cosine_weight,
+                                           cosine_weight=cosine_weight, realism=realism,
+                                           realism_weight=realism_weight,
                                            generator=generator if objective == "image" else None)
 
             # the image objective back-propagates through both networks: in batches, halved on out-of-memory
             gradient, gradient_batch = shift_gradient(loss_of, shift[rows_device],
                                                       gradient_batch if objective == "image" else len(rows))
             shift[rows_device] = (shift[rows_device] - lr * gradient).detach()
+            if realism is not None:
+                shift[rows_device] = project_inside(link, classifier, realism, r[rows_device], shift[rows_device])
             if step % check_every == 0 or step == max_steps:
-                logits, _ = render_and_classify(link, generator, classifier,
-                                                classifier.spec.clip_penultimate(r[rows_device] - shift[rows_device]),
-                                                batch_size=batch_size)
+                r_new = classifier.spec.clip_penultimate(r[rows_device] - shift[rows_device])
+                logits, _ = render_and_classify(link, generator, classifier, r_new, batch_size=batch_size)
                 predicted[rows] = logits.argmax(dim=1)
                 target_probability[rows] = logits.softmax(dim=1)[torch.arange(len(rows)), target[rows]]
-                reached = rows[predicted[rows] == target[rows]]
+                hit = predicted[rows] == target[rows]
+                if realism is not None:
+                    with torch.no_grad():
+                        distance[rows] = realism.distance_tensor(link.to_w(r_new).double()).cpu()
+                    hit &= distance[rows] <= realism.threshold
+                reached = rows[hit]
                 success[reached], steps[reached], active[reached] = True, step, False
             bar.update()
             bar.set_postfix(remaining=int(active.sum()))
@@ -350,7 +327,10 @@ def find_counterfactuals(
                 break
     shift = shift.cpu()
     return CounterfactualResult(
-        shift=shift.numpy(), r_counterfactual=classifier.spec.clip_penultimate(r.cpu() - shift).numpy(), success=success.numpy(),
+        shift=shift.numpy(), r_counterfactual=classifier.spec.clip_penultimate(r.cpu() - shift).numpy(),
+        success=success.numpy(),
         steps=steps.numpy(), predicted=predicted.numpy(), target_probability=target_probability.numpy(),
         origin=origin.numpy(), target=target.numpy(), class_names=tuple(classifier.spec.class_names),
+        latent_distance=None if realism is None else distance.numpy(),
+        realism_threshold=None if realism is None else float(realism.threshold),
     )

@@ -14,7 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from sklearn.covariance import ledoit_wolf
+from torch import Tensor
 
 __all__ = ["LatentRealism", "fit_latent_realism"]
 
@@ -61,6 +63,37 @@ class LatentRealism:
             raise ValueError(f"w must have shape (..., {self.w_dim}); got {w.shape}")
         centred = w - self.mean
         return np.sqrt(np.maximum(np.einsum("...i,ij,...j->...", centred, self.precision, centred), 0.0))
+
+    def distance_tensor(self, w: Tensor) -> Tensor:
+        """:meth:`distance` in torch, differentiable in ``w [..., w_dim]``; shape [...], on w's device and dtype."""
+        if w.shape[-1:] != (self.w_dim,):
+            raise ValueError(f"w must have shape (..., {self.w_dim}); got {list(w.shape)}")
+        mean = torch.as_tensor(self.mean, dtype=w.dtype, device=w.device)
+        precision = torch.as_tensor(self.precision, dtype=w.dtype, device=w.device)
+        centred = w - mean
+        # clamped away from 0, where the square root's gradient is infinite
+        return ((centred @ precision) * centred).sum(dim=-1).clamp_min(1e-12).sqrt()
+
+    def pull_inside(self, w: Tensor, *, radius: float) -> Tensor:
+        """Latents beyond ``radius`` (a Mahalanobis distance) moved onto it, toward the mean; those inside kept.
+
+        The nearest point of the ellipsoid in the whitened space (a radial scaling about the mean).
+
+        Parameters
+        ----------
+        w : Tensor, shape [..., w_dim]
+        radius : float
+            Positive.
+
+        Returns
+        -------
+        Tensor, shape [..., w_dim]
+        """
+        if not radius > 0:
+            raise ValueError(f"radius must be positive; got {radius}")
+        mean = torch.as_tensor(self.mean, dtype=w.dtype, device=w.device)
+        scale = (radius / self.distance_tensor(w)).clamp(max=1.0)
+        return mean + (w - mean) * scale[..., None]
 
     def is_off(self, w: np.ndarray) -> np.ndarray:
         """Whether latents lie beyond :attr:`threshold`, bool of shape (...) for ``w`` of shape (..., w_dim)."""

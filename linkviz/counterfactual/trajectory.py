@@ -14,6 +14,7 @@ from sklearn.decomposition import PCA
 from torch import Tensor
 
 from linkviz.counterfactual.optimise import check_activations, render_and_classify
+from linkviz.counterfactual.realism import LatentRealism
 from linkviz.images import to_uint8
 from linkviz.linking.link import LinearLink
 from linkviz.models.classifier import Classifier
@@ -41,6 +42,11 @@ class Trajectory:
     r_pca, w_pca : ndarray of float32, shape (N, A, 2)
         The paths projected on the first two principal components of all path points (see :func:`path_pca`).
     class_names : tuple of str
+    latent_distance : ndarray of float, shape (N, A), or None
+        Off-manifold score of each point: the Mahalanobis distance of its linked latent from the generator's
+        latents (:class:`~linkviz.counterfactual.LatentRealism`); None when the path was not scored.
+    realism_threshold : float or None
+        Distances above it are off the generator's realistic range.
     """
 
     alphas: np.ndarray
@@ -51,23 +57,40 @@ class Trajectory:
     r_pca: np.ndarray
     w_pca: np.ndarray
     class_names: tuple[str, ...] = ()
+    latent_distance: np.ndarray | None = None
+    realism_threshold: float | None = None
 
     @property
     def predicted(self) -> np.ndarray:
         """Predicted class along the path, int of shape (N, A)."""
         return self.probabilities.argmax(axis=-1)
 
+    @property
+    def realistic(self) -> np.ndarray | None:
+        """Points whose latent lies within the realism threshold, bool of shape (N, A); None if unscored."""
+        if self.latent_distance is None or self.realism_threshold is None:
+            return None
+        return self.latent_distance <= self.realism_threshold
+
     def to_frame(self) -> pd.DataFrame:
         """Tidy table, one row per (example, step, class): ``example, step, alpha, class, class_name,
-        probability, predicted`` (``predicted`` is the argmax class at that step)."""
+        probability, predicted, latent_distance, realistic`` (``predicted`` is the argmax class at that step;
+        ``latent_distance`` the point's off-manifold score and ``realistic`` whether it lies within the
+        threshold, NaN and missing for an unscored path)."""
         n_examples, n_alphas, n_classes = self.probabilities.shape
         example, step, label = np.meshgrid(np.arange(n_examples), np.arange(n_alphas), np.arange(n_classes),
                                            indexing="ij")
         names = np.asarray(self.class_names or [str(k) for k in range(n_classes)], dtype=object)
+        distance = (np.full((n_examples, n_alphas), np.nan) if self.latent_distance is None
+                    else np.asarray(self.latent_distance, dtype=np.float64))
+        realistic = self.realistic
         return pd.DataFrame({
             "example": example.ravel(), "step": step.ravel(), "alpha": self.alphas[step.ravel()],
             "class": label.ravel(), "class_name": names[label.ravel()], "probability": self.probabilities.ravel(),
             "predicted": np.broadcast_to(self.predicted[:, :, None], example.shape).ravel(),
+            "latent_distance": np.broadcast_to(distance[:, :, None], example.shape).ravel(),
+            "realistic": pd.array([None] * example.size if realistic is None else
+                                  np.broadcast_to(realistic[:, :, None], example.shape).ravel(), dtype="boolean"),
         })
 
 
@@ -107,6 +130,7 @@ def counterfactual_trajectory(
     *,
     alphas: np.ndarray | None = None,
     batch_size: int = 64,
+    realism: LatentRealism | None = None,
     device: torch.device | str = "cpu",
 ) -> Trajectory:
     """Render and classify ``clip(r - alpha * s)`` for each alpha.
@@ -127,6 +151,8 @@ def counterfactual_trajectory(
         Points along the path; default ``linspace(0, 1, 5)``. Values above 1 extrapolate past the counterfactual.
     batch_size : int
         Images per generator and classifier pass.
+    realism : LatentRealism, optional
+        Scores each point's linked latent (:attr:`Trajectory.latent_distance`).
     device : torch.device or str
         Where latents are built and the generator runs.
 
@@ -139,7 +165,7 @@ def counterfactual_trajectory(
     if alphas.ndim != 1 or alphas.size == 0 or not np.isfinite(alphas).all():
         raise ValueError(f"alphas must be a non-empty 1-d array of finite values; got {alphas!r}")
     path, logits, images = _render_path(link, generator, classifier, r, s, alphas, batch_size=batch_size)
-    return _trajectory(link, classifier, alphas, path, logits, images)
+    return _trajectory(link, classifier, alphas, path, logits, images, realism)
 
 
 def refined_trajectory(
@@ -154,6 +180,7 @@ def refined_trajectory(
     length_weight: float = 0.5,
     min_spacing: float = 1.0 / 256,
     batch_size: int = 64,
+    realism: LatentRealism | None = None,
     device: torch.device | str = "cpu",
 ) -> Trajectory:
     """The path ``clip(r - alpha * s)`` at ``n_alphas`` points of [0, 1], packed where the class probabilities change.
@@ -168,7 +195,7 @@ def refined_trajectory(
 
     Parameters
     ----------
-    link, generator, classifier, r, s, batch_size, device
+    link, generator, classifier, r, s, batch_size, realism, device
         As in :func:`counterfactual_trajectory`; ``r`` and ``s`` have shape [N, D].
     n_alphas : int
         Points of the path, at least 2 (fewer only if every interval is narrower than ``2 * min_spacing``).
@@ -205,7 +232,7 @@ def refined_trajectory(
         alphas = np.insert(alphas, split + 1, middle)
         path, logits, images = (torch.cat([old[:, :split + 1], part, old[:, split + 1:]], dim=1)
                                 for old, part in zip((path, logits, images), new))
-    return _trajectory(link, classifier, alphas, path, logits, images)
+    return _trajectory(link, classifier, alphas, path, logits, images, realism)
 
 
 def _check_path(link: LinearLink, r: Tensor | np.ndarray, s: Tensor | np.ndarray,
@@ -230,7 +257,7 @@ def _render_path(link: LinearLink, generator: Generator, classifier: Classifier,
 
 
 def _trajectory(link: LinearLink, classifier: Classifier, alphas: np.ndarray, path: Tensor, logits: Tensor,
-                images: Tensor) -> Trajectory:
+                images: Tensor, realism: LatentRealism | None) -> Trajectory:
     n_examples, n_alphas = path.shape[:2]
     r_path = path.cpu().numpy()
     w_path = link.predict(r_path.reshape(-1, link.r_dim)).reshape(n_examples, n_alphas, link.w_dim)
@@ -239,6 +266,8 @@ def _trajectory(link: LinearLink, classifier: Classifier, alphas: np.ndarray, pa
         images=to_uint8(images.numpy()),  # [N, A, 3, H, W] -> [N, A, H, W, 3]
         probabilities=logits.softmax(dim=-1).numpy(),
         r_pca=path_pca(r_path), w_pca=path_pca(w_path), class_names=tuple(classifier.spec.class_names),
+        latent_distance=None if realism is None else realism.distance(w_path),
+        realism_threshold=None if realism is None else float(realism.threshold),
     )
 
 

@@ -3,6 +3,8 @@ succeed: the rendered end of the path is the target class."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
@@ -126,3 +128,34 @@ def test_refined_spacing_is_the_default(identity_linked):
     assert " 1 steps" not in view.caption and " 1 points" not in view.caption  # "1 step", "1 point"
     with pytest.raises(ValueError, match="spacing"):
         CounterfactualExploring(identity_linked, spacing="log")
+
+
+def test_the_default_search_is_constrained_to_the_generators_range_and_says_so(exploring, identity_linked):
+    """By default the search gets the realism model fitted on the base pairs' w, records each latent's distance
+    and says in the caption that it was constrained; ``constrained=False`` runs the reference search."""
+    assert exploring.constrained
+    view = exploring.compute(0, 1, 0)
+    assert view.constrained and view.result.latent_distance is not None
+    assert view.result.realism_threshold == exploring.realism.threshold
+    assert view.success == bool(view.result.success[0] and view.result.realistic[0])
+    assert "Constrained search: kept within the generator's realistic range" in view.caption
+    assert "reached <b>green</b> in " in view.caption_html and ", within the generator's realistic range" in view.caption
+    np.testing.assert_allclose(view.latent_distance, view.trajectory.latent_distance[0])
+    assert view.to_frame()["constrained"].all()
+    free = exploring.compute(0, 1, 0, constrained=False)
+    assert not free.constrained and free.result.latent_distance is None
+    assert "Unconstrained search" in free.caption and not free.to_frame()["constrained"].any()
+    # a given realism model is used as is
+    other = CounterfactualExploring(identity_linked, max_steps=50, n_alphas=3, realism=exploring.realism,
+                                    constrained=False)
+    assert other.realism is exploring.realism and not other.compute(0, 1, 0).constrained
+
+
+def test_a_target_reached_only_off_the_range_is_no_success(exploring, identity_linked):
+    r = identity_linked.pairs.r[identity_linked.examples_of_class(0)[0]]
+    result = hand_result(np.array([-30.0, 0.0, 0.0]), r)
+    off = dataclasses.replace(result, success=np.array([False]), latent_distance=np.array([99.0]),
+                              realism_threshold=exploring.realism.threshold)
+    view = exploring.path(0, 1, 0, off)
+    assert not view.success and view.constrained
+    assert "only off the generator's range" in view.caption and "<b>no</b> realistic counterfactual" in view.caption_html

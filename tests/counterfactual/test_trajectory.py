@@ -105,8 +105,10 @@ def test_to_frame(world, solved):
     r, result = solved
     frame = counterfactual_trajectory(link, generator, classifier, r, result.shift, alphas=[0, 1]).to_frame()
     assert len(frame) == 4 * 2 * 3
-    assert set(frame.columns) == {"example", "step", "alpha", "class", "class_name", "probability", "predicted"}
+    assert set(frame.columns) == {"example", "step", "alpha", "class", "class_name", "probability", "predicted",
+                                  "latent_distance", "realistic"}
     np.testing.assert_allclose(frame.groupby(["example", "step"])["probability"].sum(), 1.0, rtol=1e-5)
+    assert frame["latent_distance"].isna().all() and frame["realistic"].isna().all()  # not scored
 
 
 def _largest_jump(trajectory) -> float:

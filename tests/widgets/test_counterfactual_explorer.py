@@ -78,3 +78,12 @@ def test_the_path_is_refined_and_points_off_the_generators_range_are_flagged(exp
     assert "latent distance" in explorer.probabilities.value
     assert "realistic range" in explorer.status.value
     assert "change r' − r" in explorer.units.value and "shift s</th>" not in explorer.units.value
+
+
+def test_keep_realistic_is_on_by_default_and_unticking_runs_the_reference_search(explorer):
+    assert explorer.constrained.value and explorer.search.constrained
+    assert "Constrained search" in explorer.status.value
+    explorer.constrained.value = False
+    assert explorer.worker.wait_idle(30)
+    assert not explorer.search.constrained and "Unconstrained search" in explorer.status.value
+    assert explorer.error.value == ""
