@@ -45,6 +45,9 @@ class DissectionBrowser(ViewWidget):
         Cards per page.
     order : {"label", "iou", "unit"}
         Initial card order.
+    causal_scores : DataFrame or mapping of str to DataFrame, optional
+        Causal scores of unit labels (:func:`linkviz.labels.causal_scores`), one table or one per result name;
+        each card shows its unit's score with the interval over seeds.
 
     Raises
     ------
@@ -55,10 +58,11 @@ class DissectionBrowser(ViewWidget):
     shown: DissectionPage
 
     def __init__(self, results: DissectionResult | Mapping[str, DissectionResult], probe: ProbeDataset, *,
-                 k: int = 5, per_page: int = 8, order: str = "label") -> None:
+                 k: int = 5, per_page: int = 8, order: str = "label",
+                 causal_scores: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None) -> None:
         if order not in dict(ORDERS).values():
             raise ValueError(f"order must be 'label', 'iou' or 'unit', got {order!r}")
-        self.controller = DissectionBrowsing(results, probe, k=k, per_page=per_page)
+        self.controller = DissectionBrowsing(results, probe, k=k, per_page=per_page, causal_scores=causal_scores)
         self._holding = False
         first = self.controller.layers[0]
         self.layer = ipw.Dropdown(options=list(self.controller.layers), value=first, description="layer")

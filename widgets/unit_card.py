@@ -31,7 +31,8 @@ class UnitCard(ViewWidget):
     A thin view over :class:`linkviz.controllers.UnitDescribing`: shows the unit's dissection label, category
     and IoU with its top probe images and masks, its LaViSE words with votes, its effect size on the generator's
     latent, and (optionally) an embedded :class:`UnitTuner` that sets the unit and shows the linked images
-    change. Everything except the tuner is precomputed; the tuner renders in its own worker.
+    change, with the causal score of its label when given. Everything except the tuner is precomputed; the tuner
+    renders in its own worker.
 
     Parameters
     ----------
@@ -51,6 +52,9 @@ class UnitCard(ViewWidget):
         Base examples of the embedded tuner (default: spread over the classes, ``linked.example_seeds()``).
     tuner : bool
         Embed a :class:`UnitTuner` (one generator pass per slider release).
+    causal_scores : DataFrame, optional
+        Causal scores of unit labels (:func:`linkviz.labels.causal_scores`); the Linking-in-Style section shows
+        the unit's label score with its interval over seeds.
 
     Raises
     ------
@@ -64,8 +68,10 @@ class UnitCard(ViewWidget):
 
     def __init__(self, dissection: DissectionResult, probe: ProbeDataset, linked: LinkedModel, *,
                  explanation: LaviseExplanation | None = None, unit: int | None = None, k: int = 5,
-                 seeds: Sequence[int] | None = None, tuner: bool = True) -> None:
-        self.controller = UnitDescribing(dissection, probe, linked, explanation=explanation, k=k)
+                 seeds: Sequence[int] | None = None, tuner: bool = True,
+                 causal_scores: pd.DataFrame | None = None) -> None:
+        self.controller = UnitDescribing(dissection, probe, linked, explanation=explanation, k=k,
+                                         causal_scores=causal_scores)
         unit = self.controller.strongest_unit if unit is None else linked.stats.check_unit(unit)
         self.unit = ipw.BoundedIntText(value=unit, min=0, max=len(self.table) - 1, description="unit")
         self.strongest = ipw.Dropdown(options=self.controller.strongest_options(_TOP_UNITS), value=None,

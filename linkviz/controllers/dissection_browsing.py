@@ -15,7 +15,16 @@ import pandas as pd
 from linkviz.controllers.view import GridView
 from linkviz.dissection.dissect import DissectionResult
 from linkviz.dissection.probe_dataset import ProbeDataset
-from linkviz.dissection.report import UnitImages, display_label, summary_line, summary_table, unit_images
+from linkviz.controllers.unit_describing import causal_text
+from linkviz.dissection.report import (
+    CAUSAL_COLUMNS,
+    UnitImages,
+    display_label,
+    summary_line,
+    summary_table,
+    unit_images,
+    with_causal_scores,
+)
 from linkviz.images import encode_image, tile_images
 from linkviz.plotting.dissection_figures import plot_detectors_per_concept
 
@@ -28,7 +37,7 @@ TILE_PIXELS = 64
 ORDERS = (("by label (bar graph order)", "label"), ("by IoU", "iou"), ("by unit", "unit"))
 ALL_UNITS, DETECTORS = "all units", "detectors"
 _CARD_STYLE = "border:1px solid #ccc;border-radius:4px;padding:4px 6px;margin:4px 0;"
-_UNIT_COLUMNS = ["unit", "label", "category", "iou", "is_detector", "dead"]
+_UNIT_COLUMNS = ["unit", "label", "category", "iou", "is_detector", "dead", *CAUSAL_COLUMNS]
 
 
 def filter_units(table: pd.DataFrame, *, show: str = ALL_UNITS, search: str = "") -> pd.DataFrame:
@@ -80,7 +89,8 @@ class DissectionPage(GridView):
     page, pages : int
         This page (from 0) and the number of pages.
     table : DataFrame
-        The page's rows of :func:`~linkviz.dissection.report.summary_table`.
+        The page's rows of :func:`~linkviz.dissection.report.summary_table`, with the causal score of each unit's
+        label (``causal_score, causal_ci_low, causal_ci_high``, NaN where not scored).
     images : ndarray of int64, shape (len(units), k)
         Probe index of each top image.
     maxima : ndarray of float32, shape (len(units), k)
@@ -100,8 +110,9 @@ class DissectionPage(GridView):
     cards_html: str
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per unit and top image: ``layer, position, unit, label, category, iou, is_detector, dead, rank,
-        image, maximum`` (``position`` is the card's place on the page, ``rank`` the image's among the unit's)."""
+        """One row per unit and top image: ``layer, position, unit, label, category, iou, is_detector, dead,
+        causal_score, causal_ci_low, causal_ci_high, rank, image, maximum`` (``position`` is the card's place on
+        the page, ``rank`` the image's among the unit's)."""
         columns = ["layer", "position", *_UNIT_COLUMNS, "rank", "image", "maximum"]
         rows = [{"layer": self.layer, "position": position, **{name: getattr(row, name) for name in _UNIT_COLUMNS},
                  "rank": rank, "image": int(image), "maximum": float(maximum)}
@@ -127,15 +138,21 @@ class DissectionBrowsing:
         Top images per card.
     per_page : int
         Cards per page.
+    causal_scores : DataFrame or mapping of str to DataFrame, optional
+        Causal scores of unit labels (:func:`linkviz.labels.causal_scores`: ``unit, label, score, ci_low,
+        ci_high``), one table for a single result or one per result name; each card shows its unit's score with
+        the interval over seeds.
 
     Raises
     ------
     ValueError
-        For no results, a result without top images, or a bad ``k`` or ``per_page``.
+        For no results, a result without top images, a bad ``k`` or ``per_page``, or causal scores of a layer
+        that is not among the results.
     """
 
     def __init__(self, results: DissectionResult | Mapping[str, DissectionResult], probe: ProbeDataset, *,
-                 k: int = 5, per_page: int = 8) -> None:
+                 k: int = 5, per_page: int = 8,
+                 causal_scores: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None) -> None:
         results = {results.layer: results} if isinstance(results, DissectionResult) else dict(results)
         if not results:
             raise ValueError("pass at least one DissectionResult")
@@ -145,6 +162,7 @@ class DissectionBrowsing:
             if result.top_images is None:
                 raise ValueError(f"the dissection {name!r} kept no top images; run dissect(..., top_k=10)")
         self.results, self.probe, self.k, self.per_page = results, probe, int(k), int(per_page)
+        self.causal_scores = _scores_by_layer(causal_scores, tuple(results))
         self._bars: dict[str, bytes] = {}
         self._unit_images: dict[tuple[str, int], UnitImages] = {}
         self._strips: dict[tuple[str, int], str] = {}
@@ -165,7 +183,8 @@ class DissectionBrowsing:
             raise ValueError(f"order must be 'label', 'iou' or 'unit', got {order!r}")
         key = (layer, order, show, search)
         if key != self._matching_key:
-            table = summary_table(self.results[layer], order=order)
+            table = with_causal_scores(summary_table(self.results[layer], order=order),
+                                       self.causal_scores.get(layer))
             self._matching = filter_units(table, show=show, search=search)
             self._matching_key = key
         return self._matching
@@ -232,9 +251,27 @@ class DissectionBrowsing:
 
     def _card(self, layer: str, row) -> str:
         dim = "" if row.is_detector else "opacity:0.6;"
-        dead = " &middot; <i>dead</i>" if row.dead else ""
+        notes = " &middot; <i>dead</i>" if row.dead else ""
+        if self.causal_scores.get(layer) is not None:
+            notes += f" &middot; causal {causal_text(row.causal_score, row.causal_ci_low, row.causal_ci_high)}"
         return (f'<div style="{_CARD_STYLE}{dim}" data-unit="{row.unit}">'
                 f"<b>{html.escape(display_label(str(row.label)))}</b> &middot; unit {row.unit} &middot; "
-                f"{html.escape(str(row.category))} &middot; IoU {row.iou:.3f}{dead}<br>"
+                f"{html.escape(str(row.category))} &middot; IoU {row.iou:.3f}{notes}<br>"
                 f'<img alt="top images of unit {row.unit}" src="{self._strip(layer, int(row.unit))}" '
                 f'style="image-rendering:pixelated"></div>')
+
+
+def _scores_by_layer(scores: pd.DataFrame | Mapping[str, pd.DataFrame] | None,
+                     layers: tuple[str, ...]) -> dict[str, pd.DataFrame]:
+    """Causal scores per result name: one table for a single result, or a mapping whose keys are result names."""
+    if scores is None:
+        return {}
+    if isinstance(scores, pd.DataFrame):
+        if len(layers) != 1:
+            raise ValueError(f"one causal-score table for {len(layers)} results {list(layers)}; pass a mapping of "
+                             "result name to table")
+        return {layers[0]: scores}
+    unknown = sorted(set(scores) - set(layers))
+    if unknown:
+        raise ValueError(f"causal scores of {unknown}, which are not among the results {list(layers)}")
+    return dict(scores)

@@ -17,7 +17,7 @@ from linkviz.controllers.unit_tuning import UnitTuning
 from linkviz.controllers.view import GridView
 from linkviz.dissection.dissect import DissectionResult
 from linkviz.dissection.probe_dataset import ProbeDataset
-from linkviz.dissection.report import display_label, unit_images
+from linkviz.dissection.report import display_label, unit_images, with_causal_scores
 from linkviz.figures.dissection import unit_card_figure
 from linkviz.images import tile_images
 from linkviz.lavise.explain import LaviseExplanation
@@ -26,14 +26,35 @@ from linkviz.linking.linked_model import LinkedModel
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["UnitCardView", "UnitDescribing", "unit_frame"]
+__all__ = ["UnitCardView", "UnitDescribing", "causal_text", "unit_frame"]
 
 TILE_PIXELS = 80
 WORDS_SHOWN = 5
+_CAUSAL_SHOWN = ["unit", "label", "score", "ci_low", "ci_high"]
+
+
+def causal_text(score: float, ci_low: float, ci_high: float) -> str:
+    """``"+0.12 [+0.08, +0.16]"``: a causal score with its interval (``"not scored"`` for NaN)."""
+    if not np.isfinite(score):
+        return "not scored"
+    return f"{score:+.3g} [{ci_low:+.3g}, {ci_high:+.3g}]"
+
+
+def _causal_section(row, scored: pd.DataFrame) -> str:
+    """The card's causal-score lines: the dissection label's score, then any other label scored for the unit."""
+    if not len(scored) and not np.isfinite(row.causal_score):
+        return ""
+    lines = [(f"<br>causal score of <b>{html.escape(display_label(str(row.label)))}</b>: "
+             f"<b>{causal_text(row.causal_score, row.causal_ci_low, row.causal_ci_high)}</b> (change of the "
+             "concept's share of regenerated images from the unit's low to its high value; interval over seeds)")]
+    others = scored[scored.label.astype(str) != str(row.label)]
+    lines += [f"<br>causal score of <b>{html.escape(display_label(str(r.label)))}</b>: "
+              f"{causal_text(r.score, r.ci_low, r.ci_high)}" for r in others.itertuples(index=False)]
+    return "".join(lines)
 
 
 def unit_frame(dissection: DissectionResult, linked: LinkedModel, explanation: LaviseExplanation | None = None,
-               *, tuning: UnitTuning | None = None) -> pd.DataFrame:
+               *, tuning: UnitTuning | None = None, causal_scores: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per unit with what the three methods say about it.
 
     Parameters
@@ -46,13 +67,17 @@ def unit_frame(dissection: DissectionResult, linked: LinkedModel, explanation: L
         LaViSE words of some units of the same layer.
     tuning : UnitTuning, optional
         The tuning state of ``linked`` whose effect sizes to use (default: a new one).
+    causal_scores : DataFrame, optional
+        Causal scores of unit labels (:func:`linkviz.labels.causal_scores`: ``unit, label, score, ci_low,
+        ci_high``).
 
     Returns
     -------
     DataFrame
         ``unit, label, category, iou, is_detector`` (from :meth:`DissectionResult.to_frame`), ``words`` (the voted
-        words joined by ", "; "" for units not explained), ``effect`` (:func:`linkviz.tuning.effect_sizes`) and
-        ``effect_rank`` (1 = strongest).
+        words joined by ", "; "" for units not explained), ``effect`` (:func:`linkviz.tuning.effect_sizes`),
+        ``effect_rank`` (1 = strongest) and ``causal_score, causal_ci_low, causal_ci_high`` of the dissection
+        label (NaN where not scored).
 
     Raises
     ------
@@ -72,7 +97,7 @@ def unit_frame(dissection: DissectionResult, linked: LinkedModel, explanation: L
     frame["words"] = [words.get(unit, "") for unit in frame.unit]
     frame["effect"] = tuning.effect
     frame["effect_rank"] = tuning.rank
-    return frame
+    return with_causal_scores(frame, causal_scores)
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -96,6 +121,11 @@ class UnitCardView(GridView):
         Its effect size on the generator's latent (:func:`linkviz.tuning.effect_sizes`).
     effect_rank : int
         1 = strongest of ``n_units``.
+    causal_score, causal_ci_low, causal_ci_high : float
+        Causal score of the dissection label and its interval over seeds (:func:`linkviz.labels.causal_scores`:
+        how much the labelled concept grows in regenerated images as the unit rises); NaN when not scored.
+    causal_scores : DataFrame
+        Every causal score given for the unit (its label, LaViSE words, ...): ``label, score, ci_low, ci_high``.
     n_units : int
     images : ndarray of int64, shape (k,)
         Probe indices of the top images, one column each.
@@ -115,6 +145,10 @@ class UnitCardView(GridView):
     words: pd.DataFrame
     effect: float
     effect_rank: int
+    causal_score: float
+    causal_ci_low: float
+    causal_ci_high: float
+    causal_scores: pd.DataFrame
     n_units: int
     images: np.ndarray
     maxima: np.ndarray
@@ -123,11 +157,12 @@ class UnitCardView(GridView):
     linking_html: str
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per top image: ``unit, label, category, iou, is_detector, words, effect, effect_rank, rank,
-        image, maximum`` (``words`` joined by ", ")."""
+        """One row per top image: ``unit, label, category, iou, is_detector, words, effect, effect_rank,
+        causal_score, causal_ci_low, causal_ci_high, rank, image, maximum`` (``words`` joined by ", ")."""
         common = {"unit": self.unit, "label": self.label, "category": self.category, "iou": self.iou,
                   "is_detector": self.is_detector, "words": ", ".join(self.words["word"]), "effect": self.effect,
-                  "effect_rank": self.effect_rank}
+                  "effect_rank": self.effect_rank, "causal_score": self.causal_score,
+                  "causal_ci_low": self.causal_ci_low, "causal_ci_high": self.causal_ci_high}
         return pd.DataFrame([{**common, "rank": rank, "image": int(image), "maximum": float(maximum)}
                              for rank, (image, maximum) in enumerate(zip(self.images, self.maxima))],
                             columns=[*common, "rank", "image", "maximum"])
@@ -161,6 +196,10 @@ class UnitDescribing:
         LaViSE words of units of the same layer.
     k : int
         Top images shown.
+    causal_scores : DataFrame, optional
+        Causal scores of unit labels, ``unit, label, score, ci_low, ci_high`` (from
+        :func:`linkviz.labels.causal_scores`, computed once for the units of interest); the card shows the score
+        of the unit's dissection label and of any other label scored for it, with their intervals.
 
     Raises
     ------
@@ -169,13 +208,16 @@ class UnitDescribing:
     """
 
     def __init__(self, dissection: DissectionResult, probe: ProbeDataset, linked: LinkedModel, *,
-                 explanation: LaviseExplanation | None = None, k: int = 5) -> None:
+                 explanation: LaviseExplanation | None = None, k: int = 5,
+                 causal_scores: pd.DataFrame | None = None) -> None:
         if k < 1:
             raise ValueError(f"k must be positive, got {k}")
         if dissection.top_images is None:
             raise ValueError("the dissection kept no top images; run dissect(..., top_k=10)")
         self.tuning = UnitTuning(linked)
-        self.table = unit_frame(dissection, linked, explanation, tuning=self.tuning)
+        self.table = unit_frame(dissection, linked, explanation, tuning=self.tuning, causal_scores=causal_scores)
+        self.causal_scores = (pd.DataFrame(columns=_CAUSAL_SHOWN) if causal_scores is None
+                              else causal_scores[_CAUSAL_SHOWN].reset_index(drop=True))
         self.dissection, self.probe, self.linked, self.explanation, self.k = dissection, probe, linked, explanation, k
         self._words = None if explanation is None else explanation.to_frame()
 
@@ -201,7 +243,9 @@ class UnitDescribing:
         explained = None if self.explanation is None else unit in set(self.explanation.units.tolist())
         words = (self._words[self._words.unit == unit].head(WORDS_SHOWN)[["rank", "word", "votes"]]
                  .reset_index(drop=True) if explained else pd.DataFrame(columns=["rank", "word", "votes"]))
-        sections = (self._dissection_section(row), self._lavise_section(explained, words), self._linking_section(row))
+        scored = self.causal_scores[self.causal_scores.unit == unit][_CAUSAL_SHOWN[1:]].reset_index(drop=True)
+        sections = (self._dissection_section(row), self._lavise_section(explained, words),
+                    self._linking_section(row) + _causal_section(row, scored))
         label = display_label(str(row.label))
         return UnitCardView(
             grid=grid, rows=1, columns=len(strip), row_labels=(f"unit {unit}",),
@@ -209,6 +253,8 @@ class UnitDescribing:
             caption_html="<br>".join(sections), unit=unit, layer=self.dissection.layer, label=str(row.label),
             category=str(row.category), iou=float(row.iou), is_detector=bool(row.is_detector), explained=explained,
             words=words, effect=float(row.effect), effect_rank=int(row.effect_rank), n_units=len(self.table),
+            causal_score=float(row.causal_score), causal_ci_low=float(row.causal_ci_low),
+            causal_ci_high=float(row.causal_ci_high), causal_scores=scored,
             images=shown.indices.astype(np.int64), maxima=shown.maxima.astype(np.float32),
             dissection_html=sections[0], lavise_html=sections[1], linking_html=sections[2])
 

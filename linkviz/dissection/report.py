@@ -18,8 +18,11 @@ from .dissect import DissectionResult
 from .probe_dataset import ProbeDataset
 from .tally import _float32_floor, upsample
 
-__all__ = ["UnitImages", "display_label", "mask_outline", "overlay", "summary_line", "summary_table",
-           "unit_images"]
+__all__ = ["CAUSAL_COLUMNS", "UnitImages", "display_label", "mask_outline", "overlay", "summary_line",
+           "summary_table", "unit_images", "with_causal_scores"]
+
+#: Columns :func:`with_causal_scores` adds: the causal score of each unit's own label and its interval.
+CAUSAL_COLUMNS = ("causal_score", "causal_ci_low", "causal_ci_high")
 
 #: Brightness of the image outside a unit's mask in the overlay (NetDissect's ``image * (0.2 + 0.8 * mask)``).
 OVERLAY_FLOOR = 0.2
@@ -158,7 +161,48 @@ def summary_line(result: DissectionResult) -> str:
             f"concepts with IoU > {result.detector_threshold:g}")
 
 
-def summary_table(result: DissectionResult, *, order: Literal["unit", "iou", "label"] = "unit") -> pd.DataFrame:
+def with_causal_scores(table: pd.DataFrame, scores: pd.DataFrame | None) -> pd.DataFrame:
+    """``table`` with the causal score of each row's own label (:data:`CAUSAL_COLUMNS`).
+
+    Parameters
+    ----------
+    table : DataFrame
+        Columns ``unit, label`` at least (e.g. :func:`summary_table`).
+    scores : DataFrame or None
+        Columns ``unit, label, score, ci_low, ci_high`` (:func:`linkviz.labels.causal_scores`); rows of other
+        labels of a unit are ignored. ``None`` adds the columns as NaN.
+
+    Returns
+    -------
+    DataFrame
+        A copy of ``table`` in the same order; NaN where no score of the unit's label was given.
+
+    Raises
+    ------
+    ValueError
+        If ``scores`` lacks a column or holds two scores of one (unit, label).
+    """
+    table = table.copy()
+    if scores is None:
+        for column in CAUSAL_COLUMNS:
+            table[column] = np.nan
+        return table
+    missing = [c for c in ("unit", "label", "score", "ci_low", "ci_high") if c not in scores.columns]
+    if missing:
+        raise ValueError(f"the causal scores lack columns {missing}; pass the table of linkviz.labels.causal_scores")
+    scores = scores[["unit", "label", "score", "ci_low", "ci_high"]].astype({"unit": np.int64, "label": str})
+    if scores.duplicated(["unit", "label"]).any():
+        twice = scores.loc[scores.duplicated(["unit", "label"]), ["unit", "label"]].iloc[0].tolist()
+        raise ValueError(f"the causal scores hold (unit, label) {twice} more than once; keep one score per pair")
+    keys = pd.MultiIndex.from_arrays([table["unit"].astype(np.int64), table["label"].astype(str)])
+    found = scores.set_index(["unit", "label"]).reindex(keys)
+    for column, source in zip(CAUSAL_COLUMNS, ("score", "ci_low", "ci_high")):
+        table[column] = found[source].to_numpy(dtype=np.float64)
+    return table
+
+
+def summary_table(result: DissectionResult, *, order: Literal["unit", "iou", "label"] = "unit",
+                  causal_scores: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per unit: its label and IoU, threshold, activity and top image.
 
     Parameters
@@ -167,18 +211,23 @@ def summary_table(result: DissectionResult, *, order: Literal["unit", "iou", "la
     order : {"unit", "iou", "label"}
         Row order: by unit; by IoU (highest first); or by label as in the bar graph (category order, then
         concepts with most detectors first, then IoU).
+    causal_scores : DataFrame, optional
+        Causal scores of unit labels (:func:`linkviz.labels.causal_scores`); adds the columns
+        ``causal_score, causal_ci_low, causal_ci_high`` of each unit's own label (see :func:`with_causal_scores`).
 
     Returns
     -------
     DataFrame
         Columns ``unit, label, category, iou, is_detector, threshold, active_pixels, dead, top_image`` (the
-        latter -1 if the result kept no top images).
+        latter -1 if the result kept no top images), then the causal columns when ``causal_scores`` is given.
     """
     frame = result.to_frame()
     frame["threshold"] = result.thresholds
     frame["active_pixels"] = result.counts.active.astype(np.int64)
     frame["dead"] = result.dead_units
     frame["top_image"] = result.top_images[:, 0] if result.top_images is not None else -1
+    if causal_scores is not None:
+        frame = with_causal_scores(frame, causal_scores)
     if order == "unit":
         return frame
     if order == "iou":

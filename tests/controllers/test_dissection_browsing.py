@@ -39,7 +39,8 @@ def test_a_page_shows_each_units_label_and_its_top_images(colour_world, axis_lab
 
     frame = page.to_frame()
     assert len(frame) == 3 * 2 and frame.columns.tolist() == [
-        "layer", "position", "unit", "label", "category", "iou", "is_detector", "dead", "rank", "image", "maximum"]
+        "layer", "position", "unit", "label", "category", "iou", "is_detector", "dead", "causal_score",
+        "causal_ci_low", "causal_ci_high", "rank", "image", "maximum"]
     assert frame.groupby("unit").label.first().tolist() == ["red-c", "green-c", "blue-c"]
     np.testing.assert_array_equal(frame.image, page.images.ravel())
     np.testing.assert_allclose(frame.maximum, result.image_max[page.images.ravel(), frame.unit])
@@ -105,3 +106,16 @@ def test_cards_embed_the_unit_strip_exactly(colour_world):
     shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(first))).convert("RGB"))
     zoom = shown.shape[0] // 8
     np.testing.assert_array_equal(shown[::zoom, ::zoom][:8, :8], unit_images(result, probe, 0, k=3).overlays()[0])
+
+
+def test_cards_show_the_causal_score_of_each_units_label(colour_world):
+    result, probe = colour_world
+    scores = pd.DataFrame({"unit": [0, 1], "label": ["red-c", "sky"], "score": [0.25, 0.5],
+                           "ci_low": [0.2, 0.4], "ci_high": [0.3, 0.6]})
+    page = DissectionBrowsing(result, probe, k=2, causal_scores=scores).compute(result.layer, order="unit")
+    assert page.table.causal_score.tolist()[0] == 0.25 and np.isnan(page.table.causal_score.tolist()[1])
+    assert "causal +0.25 [+0.2, +0.3]" in page.cards_html and "causal not scored" in page.cards_html
+    assert page.to_frame().causal_ci_high.tolist()[:2] == [0.3, 0.3]
+    assert "causal" not in DissectionBrowsing(result, probe, k=2).compute(result.layer).cards_html
+    with pytest.raises(ValueError, match="not among the results"):
+        DissectionBrowsing(result, probe, causal_scores={"other": scores})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fake_dissection
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 from torch import nn
@@ -47,8 +48,8 @@ def test_card_of_a_unit_with_table_and_figure(colour_world, linked, explanation,
 
     frame = view.to_frame()
     assert len(frame) == 2 and frame.columns.tolist() == [
-        "unit", "label", "category", "iou", "is_detector", "words", "effect", "effect_rank", "rank", "image",
-        "maximum"]
+        "unit", "label", "category", "iou", "is_detector", "words", "effect", "effect_rank", "causal_score",
+        "causal_ci_low", "causal_ci_high", "rank", "image", "maximum"]
     assert set(frame.words) == {"red, sky"} and frame.image.tolist() == view.images.tolist()
     np.testing.assert_allclose(frame.maximum, result.image_max[view.images, 0])
     figure = view.figure()
@@ -86,3 +87,18 @@ def test_bad_input(colour_world, linked, explanation, colour_model):
     bare = dissect(colour_model, "2", probe, quantile=0.1, progress=False, top_k=0)
     with pytest.raises(ValueError, match="no top images"):
         UnitDescribing(bare, probe, linked)
+
+
+def test_the_card_shows_the_causal_score_of_its_label_with_its_interval(colour_world, linked):
+    result, probe = colour_world
+    scores = pd.DataFrame({"unit": [0, 0, 1], "label": ["red-c", "sky", "blue-c"], "score": [0.25, -0.01, 0.3],
+                           "ci_low": [0.2, -0.05, 0.1], "ci_high": [0.3, 0.03, 0.5]})
+    describing = UnitDescribing(result, probe, linked, causal_scores=scores, k=2)
+    view = describing.compute(0)
+    assert (view.causal_score, view.causal_ci_low, view.causal_ci_high) == (0.25, 0.2, 0.3)
+    assert "causal score of <b>red</b>: <b>+0.25 [+0.2, +0.3]</b>" in view.linking_html
+    assert "causal score of <b>sky</b>: -0.01 [-0.05, +0.03]" in view.linking_html
+    assert view.to_frame().causal_score.tolist() == [0.25, 0.25]
+    green = describing.compute(1)  # unit 1 is green; a score of another label is not its label's score
+    assert np.isnan(green.causal_score) and "causal score of <b>green</b>: <b>not scored</b>" in green.linking_html
+    assert "causal" not in UnitDescribing(result, probe, linked, k=2).compute(0).linking_html

@@ -11,6 +11,7 @@ import sys
 
 import fake_dissection
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -176,3 +177,18 @@ def test_report_modules_import_no_display_stack():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in {'matplotlib', 'ipywidgets', 'IPython'}))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_summary_table_gains_the_causal_score_of_each_units_own_label():
+    from linkviz.dissection.report import with_causal_scores
+
+    table = pd.DataFrame({"unit": [0, 1, 2], "label": ["roof", "cap", "red-c"]})
+    scores = pd.DataFrame({"unit": [0, 0, 2], "label": ["roof", "cap", "blue-c"], "score": [0.3, 0.9, 0.1],
+                           "ci_low": [0.1, 0.8, 0.0], "ci_high": [0.5, 1.0, 0.2]})
+    out = with_causal_scores(table, scores)
+    assert out.causal_score.tolist()[0] == 0.3 and np.isnan(out.causal_score[1]) and np.isnan(out.causal_score[2])
+    assert out.causal_ci_low.tolist()[0] == 0.1 and out.causal_ci_high.tolist()[0] == 0.5
+    with pytest.raises(ValueError, match="more than once"):
+        with_causal_scores(table, pd.concat([scores, scores]))
+    with pytest.raises(ValueError, match="lack columns"):
+        with_causal_scores(table, scores.drop(columns="ci_low"))

@@ -86,3 +86,32 @@ def test_a_second_call_loads_the_cached_segmenter_and_table(world, trained):
     assert cached_table[["class", "part"]].equals(table[["class", "part"]])
     samples = generated_parts(world, per_class=1, seed=7, masks=False)
     np.testing.assert_array_equal(again(samples.ws), segment(samples.ws))
+
+
+def test_the_concept_segmenter_names_each_generated_images_class_and_background_colour(world, trained):
+    """On generated samples with known factors: the object concept is the sample's class, the scene concept the
+    colour name of its rendered background, each in at least 9 of 10 images."""
+    from linkviz.images import to_uint8
+    from linkviz.worlds.toy.concept_segmenter import ToyConceptSegmenter, toy_concept_labels
+    from linkviz.worlds.toy.concepts import COLOUR_NAMES, colour_name_mask
+
+    segment, _, _ = trained
+    generator = world.generator
+    classes = torch.arange(20) % len(CLASS_NAMES)
+    z = torch.randn(20, generator.z_dim, generator=torch.Generator().manual_seed(7))
+    c = torch.nn.functional.one_hot(classes, generator.c_dim).float()
+    ws = generator.mapping(z, c)
+    with torch.no_grad():
+        images = to_uint8(generator.synthesis(ws).permute(0, 2, 3, 1).numpy())
+    masks = ToyConceptSegmenter(segment)(images, ws[:, 0])
+    labels = toy_concept_labels()
+    assert masks.shape == (20, len(labels), *images.shape[1:3]) and masks.dtype == bool
+
+    object_area = masks[:, :len(CLASS_NAMES)].sum(axis=(2, 3))
+    assert (object_area.argmax(axis=1) == classes.numpy()).mean() >= 0.9
+
+    true_colours, true_parts = colour_name_mask(world.true_images(z, c)), world.true_parts(z, c)
+    true_scene = [np.bincount(colours[parts == 0], minlength=len(COLOUR_NAMES)).argmax()
+                  for colours, parts in zip(true_colours, true_parts)]
+    scene = masks[:, [labels.index(f"{name}-s") for name in COLOUR_NAMES]].all(axis=(2, 3)).argmax(axis=1)
+    assert (scene == np.array(true_scene)).mean() >= 0.9
