@@ -10,6 +10,13 @@ images and the same counts (integer-valued float64 sums).
 With :class:`~linkviz.cache.ChunkedStore` s for the two passes, each chunk is saved as soon as it is done; a
 rerun loads the chunks that verify (a corrupt one is discarded with a warning and recomputed) and computes only
 the rest, so a killed dissection resumes where it stopped.
+
+On an engine other than this process (:meth:`DissectionPasses.run` with a
+:class:`~linkviz.engines.DaskEngine`), every chunk of either pass is one task that needs nothing from the other
+chunks: a first-pass chunk keeps its own ``k`` largest values per unit (no running bound), the client merges the
+chunks in index order with ``torch.topk`` (the same multiset of the ``k`` largest values whatever order the
+chunks finished in), and the second pass's chunks add up as before. The files and the merged result are those
+of the in-process run; a first-pass chunk may hold more values (up to ``min(k, values in the chunk)`` per unit).
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ import math
 import warnings
 from collections.abc import Iterator
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import torch
@@ -26,9 +34,11 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..cache import ChunkedStore
+from ..engines import Engine, LocalEngine
 from ..models.activations import iter_layer_activations
 from ..models.classifier import ClassifierSpec
 from .probe_dataset import ProbeDataset
+from .quantile import all_finite, merge_top_values
 from .tally import Mode, Tally
 from .top_images import TopImages
 
@@ -87,8 +97,16 @@ class DissectionPasses:
             for indices, output in outputs:
                 yield indices + images.start, output
 
-    def run(self) -> dict[str, np.ndarray]:
+    def run(self, engine: Engine | None = None) -> dict[str, np.ndarray]:
         """Run (or resume) both passes.
+
+        Parameters
+        ----------
+        engine : Engine, optional
+            ``None`` or a :class:`~linkviz.engines.LocalEngine`: this process, chunk after chunk (the first pass
+            prunes each chunk with the running bound, activations are kept for the second pass). Any other engine
+            (a :class:`~linkviz.engines.DaskEngine`) computes every chunk of each pass as an independent task
+            that saves itself into the stores, which must then be given.
 
         Returns
         -------
@@ -98,10 +116,16 @@ class DissectionPasses:
             ``(0, 0, 0, 0)`` when ``top_k`` is 0).
         """
         ranges = chunk_ranges(len(self.probe), self.chunk_images)
+        if engine is not None and not isinstance(engine, LocalEngine):
+            return self._run_on(engine, ranges)
         chunks, kept = self._threshold_pass(ranges)
-        image_max = np.concatenate([chunk["image_max"] for chunk in chunks])
         thresholds = self._merged_thresholds(chunks)
-        counts = self._tally_pass(ranges, thresholds, kept)
+        return self._finished(chunks, thresholds, self._tally_pass(ranges, thresholds, kept))
+
+    def _finished(self, chunks: list[dict[str, np.ndarray]], thresholds: np.ndarray,
+                  counts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The result arrays from both passes' chunks; marks the stores complete."""
+        image_max = np.concatenate([chunk["image_max"] for chunk in chunks])
         if self.top_k:
             top_images, top_maps = _merged_top_images(chunks, image_max, self.top_k)
         else:
@@ -110,6 +134,40 @@ class DissectionPasses:
             store.mark_complete()
         return {"thresholds": thresholds, **counts, "image_max": image_max, "top_images": top_images,
                 "top_maps": top_maps}
+
+    def _run_on(self, engine: Engine, ranges: list[range]) -> dict[str, np.ndarray]:
+        """Both passes as one task per chunk on ``engine``; the client merges the saved chunks."""
+        if self.stores is None:
+            raise ValueError(f"dissect on {type(engine).__name__} needs cache_dir: its workers save every chunk "
+                             "there (a folder every worker can reach); pass cache_dir=...")
+        thresholds_store, tally_store = self.stores
+        worker = replace(self, stores=None, progress=False)
+        sizes = [len(images) for images in ranges]
+        todo = sorted(set(range(len(ranges))) - thresholds_store.completed())
+        with tqdm(total=len(self.probe), initial=len(self.probe) - sum(sizes[i] for i in todo),
+                  desc=f"{self.layer}: thresholds", unit="img", disable=not self.progress) as bar:
+            engine.run(partial(_threshold_task, worker), thresholds_store, todo, sizes=[sizes[i] for i in todo],
+                       bar=bar)
+        chunks = [thresholds_store.load(index) for index in range(len(ranges))]
+        thresholds = self._merged_thresholds(chunks)
+        done = tally_store.completed()
+        for index in sorted(done):
+            if not np.array_equal(tally_store.load(index, ["thresholds"])["thresholds"], thresholds):
+                warnings.warn(f"recomputing the IoU tally of {tally_store.chunk_path(index)}: it was made with "
+                              "other thresholds", stacklevel=4)
+                tally_store.chunk_path(index).unlink(missing_ok=True)  # a task finding no chunk computes it
+                done.discard(index)
+        todo = sorted(set(range(len(ranges))) - done)
+        with tqdm(total=len(self.probe), initial=len(self.probe) - sum(sizes[i] for i in todo),
+                  desc=f"{self.layer}: IoU tally", unit="img", disable=not self.progress) as bar:
+            engine.run(partial(_tally_task, worker, thresholds), tally_store, todo, sizes=[sizes[i] for i in todo],
+                       bar=bar)
+        totals: dict[str, np.ndarray] = {}
+        for index in range(len(ranges)):
+            chunk = tally_store.load(index)
+            for name in TALLY_ARRAYS[1:]:
+                totals[name] = totals[name] + chunk[name] if name in totals else chunk[name].copy()
+        return self._finished(chunks, thresholds, totals)
 
     def _threshold_pass(self, ranges: list[range]) -> tuple[list[dict[str, np.ndarray]], dict[int, list]]:
         store = None if self.stores is None else self.stores[0]
@@ -138,7 +196,7 @@ class DissectionPasses:
         return _top_count(len(self.probe) * height * width, self.level)[0]
 
     def _threshold_chunk(self, images: range, merged: Tensor | None, batches: list | None,
-                         bar: tqdm) -> dict[str, np.ndarray]:
+                         bar: tqdm | None) -> dict[str, np.ndarray]:
         """First-pass arrays of one chunk; appends its maps to ``batches`` unless that is None."""
         top = TopImages(self.top_k) if self.top_k else None
         values, image_max, map_size, k, bound = None, [], None, 0, None
@@ -148,19 +206,19 @@ class DissectionPasses:
                     map_size = np.array(output.shape[2:], np.int64)
                     k = _top_count(len(self.probe) * int(output.shape[2] * output.shape[3]), self.level)[0]
                     bound = None if merged is None or merged.shape[1] < k else _kth_largest(merged, k_needed=k)
-                per_unit = output.detach().to(torch.float32).transpose(0, 1).reshape(output.shape[1], -1).cpu()
-                if not torch.isfinite(per_unit).all():
+                per_image = output.detach().to(torch.float32).flatten(2).cpu()  # [n, C, h * w]
+                if not all_finite(per_image):
                     raise ValueError(f"layer {self.layer!r} gives NaN or infinite activations on probe images "
                                      f"{indices[0]}..{indices[-1]}")
-                if bound is not None:  # values below the bound can never reach the top k of all images
-                    per_unit = per_unit.masked_fill(per_unit < bound[:, None], -torch.inf)
-                values = _merge_top(values, per_unit, k)
+                # values below the bound (other chunks) or below the chunk's own k-th largest never reach the top k
+                values = merge_top_values(values, per_image, k, bound, seen=int(indices[0]))
                 image_max.append(output.flatten(2).amax(2).cpu())
                 if top is not None:
                     top.update(output)
                 if batches is not None:
                     batches.append((indices, output.cpu()))
-                bar.update(len(indices))
+                if bar is not None:
+                    bar.update(len(indices))
         n_units = values.shape[0]
         top_images, top_maps = top.result() if top is not None else (
             np.zeros((n_units, 0), np.int64), np.zeros((n_units, 0, *map_size), np.float32))
@@ -172,8 +230,9 @@ class DissectionPasses:
         """The exact quantile of each unit over all images, as :class:`~linkviz.dissection.TopQuantile` gives it."""
         height, width = (int(v) for v in chunks[0]["map_size"])
         k, gamma = _top_count(len(self.probe) * height * width, self.level)
-        merged = torch.cat([torch.from_numpy(chunk["top_values"]) for chunk in chunks], dim=1)
-        top = torch.topk(merged, k, dim=1, sorted=False).values
+        top = None
+        for chunk in chunks:  # in index order, k values per unit at a time: the k largest of all chunks
+            top = _merge_top(top, torch.from_numpy(chunk["top_values"]), k)
         smallest = torch.topk(top, min(2, k), dim=1, largest=False, sorted=True).values
         lower = smallest[:, 0].double().numpy()
         upper = smallest[:, 1].double().numpy() if k > 1 else lower
@@ -213,6 +272,16 @@ class DissectionPasses:
         counts = tally.counts()
         return {"thresholds": thresholds, "intersection": counts.intersection, "activation": counts.activation,
                 "truth": counts.truth, "active": counts.active}
+
+
+def _threshold_task(passes: DissectionPasses, index: int) -> dict[str, np.ndarray]:
+    """First-pass chunk ``index`` on its own (no bound from other chunks): what one engine task computes."""
+    return passes._threshold_chunk(chunk_ranges(len(passes.probe), passes.chunk_images)[index], None, None, None)
+
+
+def _tally_task(passes: DissectionPasses, thresholds: np.ndarray, index: int) -> dict[str, np.ndarray]:
+    """Second-pass chunk ``index`` at ``thresholds``: what one engine task computes."""
+    return passes._tally_chunk(chunk_ranges(len(passes.probe), passes.chunk_images)[index], thresholds, None)
 
 
 def _merge_top(buffer: Tensor | None, values: Tensor, k: int) -> Tensor:

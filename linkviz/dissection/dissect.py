@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..cache import ChunkedStore, entry_directory
-from ..engines import torch_threads
+from ..engines import Engine, LocalEngine, torch_threads
 from ..hashing import hash_arguments, hash_state
 from ..models.classifier import Classifier, ClassifierSpec, unwrap_classifier
 from ..models.hooks import resolve_module
@@ -177,7 +177,7 @@ def dissect(model: nn.Module | Classifier, layer: str, probe: ProbeDataset, *, q
             device: str | torch.device | None = None, mode: Mode = "paper",
             detector_threshold: float = DETECTOR_IOU, cache_dir: str | Path | None = None, progress: bool = True,
             keep_activations_bytes: int = 2**28, top_k: int = 10, chunk_images: int = CHUNK_IMAGES,
-            threads: int | None = None) -> DissectionResult:
+            threads: int | None = None, engine: Engine | None = None) -> DissectionResult:
     """Label the units of one layer with the probe concepts they detect (Network Dissection).
 
     Two passes over the probe: the first streams every unit's activations into an exact top-``quantile``
@@ -227,6 +227,11 @@ def dissect(model: nn.Module | Classifier, layer: str, probe: ProbeDataset, *, q
         torch intra-op threads for this call (restored afterwards; ``None`` keeps the process's setting). On a
         machine shared with other jobs, or with several dissections in parallel, pass the free cores (often 1):
         an oversubscribed pool made a 200-image run 10x slower with 2 threads than with 1.
+    engine : Engine, optional
+        Where the chunks are computed: :class:`~linkviz.engines.LocalEngine` (default: this process, with its
+        ``n_threads`` when ``threads`` is None) or :class:`~linkviz.engines.DaskEngine` (one task per chunk of
+        each pass on a Dask cluster; needs ``cache_dir`` in a folder every worker reaches). The cache's files,
+        the resume semantics and the result are the same: thresholds bit for bit, counts exact.
 
     Returns
     -------
@@ -237,7 +242,8 @@ def dissect(model: nn.Module | Classifier, layer: str, probe: ProbeDataset, *, q
     LayerNotFoundError
         If ``layer`` is not a submodule of the model.
     ValueError
-        For a bad quantile, mode, batch size or categories, or a layer without channel maps.
+        For a bad quantile, mode, batch size or categories, a layer without channel maps, or an engine other
+        than a ``LocalEngine`` without ``cache_dir``.
     """
     module, spec = unwrap_classifier(model, spec)
     if spec is not None and spec.resize_to is not None:
@@ -269,8 +275,10 @@ def dissect(model: nn.Module | Classifier, layer: str, probe: ProbeDataset, *, q
                               label_category=label_category, spec=spec, batch_size=batch_size, device=device,
                               level=level, mode=mode, top_k=top_k, chunk_images=chunk_images,
                               keep_activations_bytes=keep_activations_bytes, progress=progress, stores=stores)
+    if threads is None and isinstance(engine, LocalEngine):
+        threads = engine.n_threads
     with eval_mode(module), torch_threads(threads):
-        arrays = passes.run()
+        arrays = passes.run(engine)
     return _result(arrays, **described)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["TopQuantile", "lite_level", "unit_quantiles"]
+__all__ = ["TopQuantile", "all_finite", "lite_level", "merge_top_values", "top_candidates", "unit_quantiles"]
 
 
 def lite_level(quantile: float) -> float:
@@ -24,6 +24,90 @@ def lite_level(quantile: float) -> float:
     994/999 = 0.994995 for ``quantile = 0.005`` rather than 0.995.
     """
     return int(1000 * (1 - quantile) - 1) / 999
+
+
+def all_finite(values: Tensor) -> bool:
+    """Whether every entry is finite (one min-max pass: NaN and infinities reach the minimum or maximum)."""
+    if not values.numel():
+        return True
+    low, high = torch.aminmax(values)
+    return bool(torch.isfinite(low) & torch.isfinite(high))
+
+
+def top_candidates(values: Tensor, bound: Tensor | None) -> Tensor:
+    """Each unit's values that may enter a top-k whose ``k``-th largest value so far is ``bound``.
+
+    Parameters
+    ----------
+    values : Tensor of float32, shape [n, C, m]
+        ``m`` values per unit on each of ``n`` images.
+    bound : Tensor of float32, shape [C], or None
+        A value at or below the ``k``-th largest value of each unit so far; None keeps every value.
+
+    Returns
+    -------
+    Tensor of float32, shape [C, width]
+        Each unit's values strictly above its bound (a value equal to the bound cannot change the multiset of
+        the ``k`` largest), padded with ``-inf``; all ``n * m`` values per unit when ``bound`` is None. Found
+        with one comparison and ``nonzero`` instead of a ``topk`` over every value.
+    """
+    n_units = values.shape[1]
+    if bound is None:
+        return values.transpose(0, 1).reshape(n_units, -1)
+    image, unit = torch.nonzero(values.amax(2) > bound[None, :], as_tuple=True)  # (image, unit) maps above it
+    if not unit.numel():
+        return values.new_empty((n_units, 0))
+    maps = values[image, unit]  # [pairs, m]
+    pair, position = torch.nonzero(maps > bound[unit, None], as_tuple=True)
+    order = torch.argsort(unit[pair], stable=True)
+    pair, position = pair[order], position[order]
+    unit, selected = unit[pair], maps[pair, position]
+    counts = torch.bincount(unit, minlength=n_units)
+    column = torch.arange(len(unit), device=values.device) - (torch.cumsum(counts, 0) - counts)[unit]
+    candidates = values.new_full((n_units, int(counts.max())), -torch.inf)
+    candidates[unit, column] = selected
+    return candidates
+
+
+def merge_top_values(buffer: Tensor | None, values: Tensor, k: int, bound: Tensor | None = None, *,
+                     seen: int = 0) -> Tensor:
+    """The ``k`` largest values of each unit in ``buffer`` and ``values`` together (fewer if there are fewer).
+
+    Once the buffer holds ``k`` values its smallest is a bound below which no new value can enter, so only the
+    few values above it are gathered (:func:`top_candidates`); before that, just enough images to fill the
+    buffer go through ``torch.topk``. Images are taken in steps that double the images seen, so the bound
+    tightens as it goes and each step gathers about ``k`` values per unit instead of a fixed fraction of all.
+
+    Parameters
+    ----------
+    buffer : Tensor of float32, shape [C, b], or None
+        The top values so far (``-inf`` pads allowed).
+    values : Tensor of float32, shape [n, C, m]
+    k : int
+    bound : Tensor of float32, shape [C], optional
+        A known lower bound of the final ``k``-th largest values (e.g. from other chunks); values below it are
+        dropped.
+    seen : int
+        Images already merged into ``buffer`` (sets the step sizes only; the result does not depend on it).
+
+    Returns
+    -------
+    Tensor of float32, shape [C, <= k]
+    """
+    per_image = max(1, values.shape[2])
+    while values.shape[0]:
+        full = buffer is not None and buffer.shape[1] == k
+        limit = buffer.amin(1) if full else None
+        if bound is not None:
+            limit = bound if limit is None else torch.maximum(limit, bound)
+        width = 0 if buffer is None else buffer.shape[1]
+        take = max(1, seen) if full or bound is not None else max(1, math.ceil((k - width) / per_image))
+        candidates = top_candidates(values[:take], limit)
+        values, seen = values[take:], seen + take
+        buffer = candidates if buffer is None else torch.cat([buffer, candidates], dim=1)
+        if buffer.shape[1] > k:
+            buffer = torch.topk(buffer, k, dim=1, sorted=False).values
+    return values.new_empty((values.shape[1], 0)) if buffer is None else buffer
 
 
 def _lerp(lower: np.ndarray, upper: np.ndarray, gamma: float) -> np.ndarray:
@@ -82,18 +166,16 @@ class TopQuantile:
         """
         if values.ndim < 2:
             raise ValueError(f"values must have shape [n, C, ...], got {tuple(values.shape)}")
-        per_unit = values.detach().to(self.device, torch.float32).transpose(0, 1).reshape(values.shape[1], -1)
-        if not torch.isfinite(per_unit).all():
+        values = values.detach().to(self.device, torch.float32).reshape(values.shape[0], values.shape[1], -1)
+        if not all_finite(values):
             raise ValueError("activations contain NaN or infinite values")
-        if self._buffer is not None and self._buffer.shape[0] != per_unit.shape[0]:
-            raise ValueError(f"got {per_unit.shape[0]} units, earlier batches had {self._buffer.shape[0]}")
-        self._seen += per_unit.shape[1]
+        if self._buffer is not None and self._buffer.shape[0] != values.shape[1]:
+            raise ValueError(f"got {values.shape[1]} units, earlier batches had {self._buffer.shape[0]}")
+        self._seen += values.shape[0] * values.shape[2]
         if self._seen > self.n_values:
             raise ValueError(f"received {self._seen} values per unit, more than n_values={self.n_values}")
-        merged = per_unit if self._buffer is None else torch.cat([self._buffer, per_unit], dim=1)
-        if merged.shape[1] > self.k:
-            merged = torch.topk(merged, self.k, dim=1, sorted=False).values
-        self._buffer = merged
+        earlier_images = (self._seen - values.shape[0] * values.shape[2]) // max(1, values.shape[2])
+        self._buffer = merge_top_values(self._buffer, values, self.k, seen=earlier_images)
 
     def result(self) -> np.ndarray:
         """The quantile of each unit.

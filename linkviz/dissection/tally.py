@@ -11,8 +11,9 @@ A unit is on where its activation map, upsampled bilinearly (``align_corners=Fal
 resolution, is strictly greater than its threshold. A batch is tallied with whole-tensor operations on CPU or
 GPU, never a Python loop over units or images: (image, unit) pairs whose raw maximum cannot exceed the threshold
 are dropped, the rest are upsampled together; intersections are one histogram (``bincount``) of
-``unit * L + label`` over every active pixel and label layer, which is exact in integers and costs in proportion
-to the active pixels; per-image active counts meet the per-image category presence in matrix products.
+``pair * L + label`` over every active pixel and label layer, summed per unit (and, in lite mode, read as the
+categories each pair touches), which is exact in integers and costs in proportion to the active pixels; per-image
+active counts meet the per-image category presence in matrix products.
 
 Modes
 -----
@@ -179,8 +180,6 @@ class Tally:
         onehot[rows, label_category[rows]] = 1.0
         self._category_onehot = torch.from_numpy(onehot).to(self.device)
         self._tallied = torch.from_numpy(label_category >= 0).to(self.device)
-        bins = np.where(label_category >= 0, label_category, self.n_categories)
-        self._bin_category = torch.from_numpy(bins).to(self.device)  # category per label, K for skipped ones
         counts = {"dtype": torch.float64, "device": self.device}
         self._intersection = torch.zeros(self.n_units, self.n_labels, **counts)
         self._activation = torch.zeros(self.n_units, self.n_categories, **counts)
@@ -241,10 +240,12 @@ class Tally:
         return labels.long()
 
     def _label_counts(self, labels: Tensor) -> Tensor:
-        """Occurrences of each label per image, label 0 zeroed: shape [m, L] float32."""
-        flat = labels.reshape(labels.shape[0], -1)
-        counts = torch.zeros(labels.shape[0], self.n_labels, device=self.device)
-        counts.scatter_add_(1, flat, torch.ones_like(flat, dtype=torch.float32))
+        """Occurrences of each label per image, label 0 zeroed: shape [m, L] float64 (one histogram of
+        ``image * L + label``)."""
+        m = labels.shape[0]
+        offsets = torch.arange(m, device=self.device)[:, None] * self.n_labels
+        keys = (labels.reshape(m, -1) + offsets).flatten()
+        counts = torch.bincount(keys, minlength=m * self.n_labels).view(m, self.n_labels).double()
         counts[:, 0] = 0.0
         return counts
 
@@ -264,7 +265,7 @@ class Tally:
         active : Tensor of float64, shape [m, C]
             Active pixels per image and unit.
         """
-        m, pixels = activations.shape[0], self.segmentation_shape[0] * self.segmentation_shape[1]
+        m = activations.shape[0]
         threshold = self._threshold32.view(1, -1)
         candidate = activations.flatten(2).amax(2) > threshold - threshold.abs() * 1e-6  # [m, C]
         image_index, unit_index = torch.nonzero(candidate, as_tuple=True)
@@ -272,7 +273,7 @@ class Tally:
         if not image_index.numel():
             return image_index, unit_index, image_index, image_index, active
         upsampled = _upsample_planes(activations[image_index, unit_index], self.segmentation_shape)  # [sh, sw, pairs]
-        position, pair = _active_pixels(upsampled.reshape(pixels, -1), threshold[0, unit_index])
+        position, pair = _active_pixels(upsampled.flatten(0, 1), threshold[0, unit_index])
         counts = torch.bincount(pair, minlength=len(image_index))
         active[image_index, unit_index] = counts.double()
         return image_index, unit_index, pair, position, active
@@ -286,21 +287,23 @@ class Tally:
         overlap = None
         if pixel is not None:
             counts = self._label_counts(pixel)
-            self._truth += counts.sum(0).double()
-            labels_present += counts.double()
-            # every (active pixel, label layer) of every unit: its label, tallied into unit * L + label
-            # (label 0 and skipped labels are counted too and dropped afterwards: cheaper than masking)
-            labels = pixel[image_index[pair], :, position]  # [active pixels, layers]
-            keys = unit_index[pair, None] * self.n_labels + labels
-            both = torch.bincount(keys.flatten(), minlength=self.n_units * self.n_labels)
-            self._intersection += both.view(self.n_units, self.n_labels).double() * self._tallied
-            if self.mode == "lite":
-                category = self._bin_category[labels]  # K for label 0 and skipped labels
-                keys = pair[:, None] * (self.n_categories + 1) + category
-                hits = torch.bincount(keys.flatten(), minlength=len(image_index) * (self.n_categories + 1))
-                overlap = hits.view(len(image_index), -1)[:, :-1] > 0  # [pairs, K]
+            self._truth += counts.sum(0)
+            labels_present += counts
+            # every (active pixel, label layer): its label, in one histogram of pair * L + label over the
+            # (image, unit) pairs (label 0 and skipped labels are counted too and dropped afterwards: cheaper
+            # than masking); rows of the pixel-major label table are read once per active pixel
+            rows = pixel.transpose(1, 2).reshape(m * pixels, -1)  # [m * P, layers]
+            labels = rows.index_select(0, image_index[pair] * pixels + position)  # [active pixels, layers]
+            keys = (pair * self.n_labels)[:, None] + labels
+            per_pair = torch.bincount(keys.flatten(), minlength=len(image_index) * self.n_labels)
+            per_pair = per_pair.view(len(image_index), self.n_labels)  # [pairs, L]
+            both = torch.zeros(self.n_units, self.n_labels, dtype=torch.float64, device=self.device)
+            both.index_add_(0, unit_index, per_pair.double())
+            self._intersection += both * self._tallied
+            if self.mode == "lite":  # the categories each pair's active pixels touch
+                overlap = ((per_pair > 0).double() @ self._category_onehot) > 0  # [pairs, K]
         if image is not None:
-            counts = self._label_counts(image).double()
+            counts = self._label_counts(image)
             self._truth += counts.sum(0) * pixels
             labels_present += counts
             self._intersection += active.T @ (counts * self._tallied)

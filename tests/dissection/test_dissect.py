@@ -270,3 +270,25 @@ def test_truncated_dissection_cache_is_repaired(square_probe, tmp_path):
         repaired = dissect(model, "1", square_probe, cache_dir=tmp_path, **_RESUMABLE)
     assert counter.calls == 2 + 2  # threshold chunk 1 and tally chunk 0, nothing else
     _assert_same_result(repaired, reference)
+
+
+def test_a_local_engine_runs_in_this_process_with_its_threads(square_probe):
+    from linkviz.engines import LocalEngine
+
+    threads_seen = []
+
+    class Recording(nn.Sequential):
+        def forward(self, x):
+            threads_seen.append(torch.get_num_threads())
+            return super().forward(x)
+
+    model = Recording(*tiny_model())
+    plain = dissect(model, "1", square_probe, quantile=0.1, batch_size=4, progress=False)
+    with torch.no_grad():
+        torch.set_num_threads(2)
+        threads_seen.clear()
+        engined = dissect(model, "1", square_probe, quantile=0.1, batch_size=4, progress=False,
+                          engine=LocalEngine(n_threads=1))
+    assert set(threads_seen) == {1} and torch.get_num_threads() == 2  # the engine's threads, restored after
+    np.testing.assert_array_equal(engined.thresholds, plain.thresholds)
+    np.testing.assert_array_equal(engined.counts.intersection, plain.counts.intersection)
