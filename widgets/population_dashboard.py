@@ -26,6 +26,7 @@ from linkviz.quantify.method_agreement import MethodAgreement
 from linkviz.widgets.agreement_panel import AgreementPanel, draw_points
 from linkviz.widgets.base import ViewWidget
 from linkviz.widgets.latest_wins import LatestWinsWorker
+from linkviz.widgets.live_canvas import live_canvas
 from linkviz.widgets.unit_tuner import PartsFunction, UnitTuner
 
 if TYPE_CHECKING:
@@ -149,6 +150,7 @@ class PopulationDashboard(ViewWidget):
         self.find_button.on_click(lambda _: self.request_concept())
         self.embedding_canvas.mpl_connect("button_press_event", self._on_embedding_click)
         self.embedding_canvas.mpl_connect("motion_notify_event", self._on_embedding_hover)
+        self.embedding_canvas.mpl_connect("figure_leave_event", self._on_embedding_leave)
         self.colour_by.observe(self._on_colour_by, names="value")
         self.flagged_units.observe(lambda change: change["new"] is not None and self.select_unit(change["new"]),
                                    names="value")
@@ -241,7 +243,7 @@ class PopulationDashboard(ViewWidget):
         if unit is None:
             return
         self._describe(unit)
-        self._highlight(unit)
+        self._highlight(unit, push=True)
         if self.tuner is None:
             return
         try:
@@ -255,7 +257,7 @@ class PopulationDashboard(ViewWidget):
     def _on_colour_by(self, change: dict) -> None:
         self._points, self._groups = draw_points(self._embedding_axes, self.controller, change["new"], self._points)
         self.embedding_canvas.figure.draw_without_rendering()  # lay out the new legend: clicks find the points
-        self.embedding_canvas.draw_idle()
+        self.embedding_canvas.draw()  # now, not draw_idle: the page's draw request can be lost behind hover redraws
 
     def _on_embedding_hover(self, event: MouseEvent) -> None:
         """Name the unit under the mouse (hidden away from every point); redraws only when that unit changes."""
@@ -271,6 +273,13 @@ class PopulationDashboard(ViewWidget):
             self._hover_label.set_text(f"unit {unit}: {self._groups[index]}")
             self._hover_label.set_visible(True)
         self.embedding_canvas.draw_idle()
+
+    def _on_embedding_leave(self, event: object) -> None:
+        """The mouse left the map: no unit is under it any more."""
+        if self.hovered is not None:
+            self.hovered = None
+            self._hover_label.set_visible(False)
+            self.embedding_canvas.draw_idle()
 
     def _on_embedding_click(self, event: MouseEvent) -> None:
         if event.inaxes is not self._embedding_axes or event.button != 1:
@@ -310,7 +319,7 @@ class PopulationDashboard(ViewWidget):
         from matplotlib.figure import Figure
 
         figure = Figure(figsize=_EMBEDDING_INCHES, dpi=_DPI, layout="constrained")
-        canvas = _live_canvas(figure)
+        canvas = live_canvas(figure)
         ax = figure.add_subplot()
         self._embedding_axes = ax
         self._points, self._groups = draw_points(ax, self.controller, "strongest_label", [])
@@ -324,8 +333,9 @@ class PopulationDashboard(ViewWidget):
         figure.draw_without_rendering()  # lay out now, so positions (unit_near) hold before the first draw
         return canvas
 
-    def _highlight(self, unit: int | None) -> None:
-        """Ring the selected unit's tSNE point (main thread)."""
+    def _highlight(self, unit: int | None, *, push: bool = False) -> None:
+        """Ring the selected unit's tSNE point (main thread); ``push`` sends the image now (once the page shows the
+        canvas: a draw request from the page can be lost behind hover redraws)."""
         if unit is None:
             self._ring.set_offsets(np.full((1, 2), np.nan))
             self._ring_label.set_text("")
@@ -334,7 +344,10 @@ class PopulationDashboard(ViewWidget):
             self._ring.set_offsets([[x, y]])
             self._ring_label.xy = (x, y)
             self._ring_label.set_text(f"unit {unit}")
-        self.embedding_canvas.draw_idle()
+        if push:
+            self.embedding_canvas.draw()
+        else:
+            self.embedding_canvas.draw_idle()
 
     def _make_tuner(self, segmenter: PartsFunction | None, segment_from: str, part_labels: Sequence[str] | None,
                     part_iou: Mapping[str, float] | None, part_background: int | None,
@@ -357,34 +370,6 @@ class PopulationDashboard(ViewWidget):
         if self.tuner is not None:
             parts += [_img_tag(self.tuner.image.format, self.tuner.image.value), self.tuner.label.value]
         return (*parts, self.error.value)
-
-
-def _keep_backend(backend: str, *, force: bool = True) -> None:
-    """Stands in for :func:`matplotlib.use` while ipympl is imported (its ``__init__`` calls it)."""
-
-
-def _live_canvas(figure: Figure) -> ipw.DOMWidget:
-    """An ipympl canvas that shows ``figure`` live in the notebook, made without changing the matplotlib backend.
-
-    Importing :mod:`ipympl` runs ``matplotlib.use("module://ipympl.backend_nbagg")`` when matplotlib is loaded,
-    which would switch the user's backend (and, with pyplot loaded, close their figures), so that import runs
-    with :func:`matplotlib.use` stubbed out. The canvas and its manager are made directly, not through pyplot,
-    so the figure is not registered with pyplot either.
-    """
-    import matplotlib
-
-    use = matplotlib.use
-    matplotlib.use = _keep_backend
-    try:
-        from ipympl.backend_nbagg import Canvas, FigureManager
-    finally:
-        matplotlib.use = use
-    canvas = Canvas(figure)
-    FigureManager(canvas, 0)  # the manager connects the canvas to the browser
-    canvas.header_visible = False
-    canvas.toolbar_visible = False
-    canvas.resizable = False
-    return canvas
 
 
 def _png(figure: Figure) -> bytes:

@@ -14,6 +14,7 @@ import json
 
 import fake_dissection
 import numpy as np
+import pandas as pd
 import torch
 from fake_population import planted_table
 from fake_world import FakeGenerator, FakeWorld, fake_classifier, identity_link
@@ -22,6 +23,7 @@ import linkviz.widgets as lw
 from linkviz.dissection import dissect
 from linkviz.linking import LinkedModel, build_linked_model
 from linkviz.pairs import sample_pairs
+from linkviz.quantify.method_agreement import concept_vocabulary, method_agreement
 
 torch.set_num_threads(1)
 
@@ -54,7 +56,18 @@ def counterfactual_explorer() -> lw.CounterfactualExplorer:
 
 
 def population_dashboard() -> lw.PopulationDashboard:
-    return lw.PopulationDashboard(planted_table(np.arange(100, 112)), n_clusters=3, perplexity=3, max_iter=250)
+    """Twelve planted units (ear, eye, nose changers in turn) with an agreement: dissection names the part each
+    unit changes, except units 102 and 105 (named "mouth"); LaViSE names the ear for the first four."""
+    units = np.arange(100, 112)
+    parts = np.array(["ear", "eye", "nose"])[np.arange(12) % 3]
+    dissected = np.where(np.isin(units, (102, 105)), "mouth", parts)
+    agreement = method_agreement(
+        vocabulary=concept_vocabulary(parts=("ear", "eye", "nose", "mouth")),
+        dissection=pd.DataFrame({"unit": units, "label": dissected, "iou": 0.2}),
+        lavise=pd.DataFrame({"unit": units[:4], "rank": 0, "word": "ear"}),
+        tuning=pd.DataFrame({"unit": units, "label": parts, "metric": "area"}))
+    return lw.PopulationDashboard(planted_table(units), n_clusters=3, perplexity=3, max_iter=250,
+                                  agreement=agreement)
 
 
 def tsne_target(dashboard: lw.PopulationDashboard) -> str:

@@ -170,6 +170,17 @@ def test_counterfactual_scrubber(page, tmp_path):
     shoot(page, "counterfactual_explorer", tmp_path / "counterfactual_start.png")
 
 
+def shows_colour(png: bytes, rgb: tuple[int, int, int], *, tolerance: int = 12, pixels: int = 6) -> bool:
+    """Whether at least ``pixels`` pixels of the PNG screenshot are within ``tolerance`` of the colour ``rgb``."""
+    from io import BytesIO
+
+    import numpy as np
+    from PIL import Image
+
+    image = np.asarray(Image.open(BytesIO(png)).convert("RGB"), dtype=np.int16)
+    return int((np.abs(image - np.array(rgb)).max(axis=-1) <= tolerance).sum()) >= pixels
+
+
 def test_population_dashboard_tsne_click_selects_a_unit(page, tmp_path):
     area = output(page, "population_dashboard")
     rendered_image(page, "population_dashboard")
@@ -190,6 +201,17 @@ def test_population_dashboard_tsne_click_selects_a_unit(page, tmp_path):
         assert time.monotonic() < deadline, "the tSNE canvas did not redraw the selection ring"
         time.sleep(0.2)
     shoot(page, "population_dashboard", tmp_path / f"population_unit{where['unit']}.png")
+    # colour the map by method agreement: the canvas redraws, and picking a flagged unit selects it
+    area.locator(".widget-toggle-button", has_text="method agreement").click()
+    deadline = time.monotonic() + STEP_MS / 1000
+    while not shows_colour(canvas.screenshot(), (0xd7, 0x30, 0x27)):  # "all disagree" red of AGREEMENT_COLOURS
+        assert time.monotonic() < deadline, "the tSNE canvas was not recoloured by agreement"
+        time.sleep(0.2)
+    expect(area.locator(".widget-html", has_text="all disagree").first).to_be_visible()
+    area.locator(".widget-select select").last.select_option(
+        label="unit 102: all disagree; dissection mouth, lavise ear, tuning nose")
+    expect(area.locator(".widget-html").filter(has_text=re.compile(r"unit\s+102\b")).first).to_be_visible()
+    shoot(page, "population_dashboard", tmp_path / "population_agreement.png")
 
 
 def test_label_painter_brush_click(page, tmp_path):

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from fake_population import planted_table
-from matplotlib.backend_bases import MouseButton, MouseEvent
+from matplotlib.backend_bases import LocationEvent, MouseButton, MouseEvent
 from threadpoolctl import threadpool_limits
 
 from linkviz.widgets import PopulationDashboard, UnitTuner
@@ -210,6 +210,10 @@ def test_hovering_over_a_tsne_point_names_its_unit():
     move(canvas, points[:, 0].min() - 40.0, points[:, 1].min() - 40.0)  # away from every point
     assert dashboard.hovered is None and not label.get_visible()
     assert dashboard.units.value == selected  # hovering selects nothing
+    move(canvas, x + 1.0, y + 1.0)
+    assert label.get_visible()
+    canvas.callbacks.process("figure_leave_event", LocationEvent("figure_leave_event", canvas, x + 1.0, y + 1.0))
+    assert dashboard.hovered is None and not label.get_visible()  # the mouse left the page's canvas on a point
 
 
 def test_the_concept_finder_wraps_instead_of_scrolling_and_counts_units_in_the_singular():
