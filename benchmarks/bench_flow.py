@@ -7,18 +7,30 @@ Cases (smooth random texture, ``--size`` pixels square):
   scored on the composed flow.
 Prints the mean endpoint error (EPE, pixels, over pixels that truly move > 0.1 px) and the median time of each
 method, and the ilk/tvl1 ratios.
+
+``--batch N`` then times the batched path (:func:`linkviz.tracking.tvl1.tvl1_flow_batch` on N known-motion
+pairs of ``--size`` px, one thread): milliseconds per pair (wall and CPU, median of ``--repeats``, interleaved)
+for scikit-image's setting (5 warps x 10 iterations) and the tuner's (2 x 5), with their EPE;
+``--solver-file OLD.py`` times that file's ``tvl1_flow_batch`` too (e.g. ``git show REV:linkviz/tracking/tvl1.py``),
+checking it gives the same flows.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import os
 import time
 
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.transform import warp
+from threadpoolctl import threadpool_limits
 
 from linkviz.tracking import dense_flow, residual_flow
+from linkviz.tracking.tvl1 import tvl1_flow_batch
+
+SETTINGS = {"skimage 5 x 10": {"num_warp": 5, "num_iter": 10}, "tuner 2 x 5": {"num_warp": 2, "num_iter": 5}}
 
 
 def texture(size: int, *, seed: int) -> np.ndarray:
@@ -77,12 +89,54 @@ def measure(reference, moving, truth, align: bool, method: str, repeats: int) ->
     return float(np.hypot(*(flow - truth))[moving_region].mean()), float(np.median(times))
 
 
+def batched(size: int, n_pairs: int, repeats: int, solver_file: str | None) -> None:
+    """Time the batched TV-L1 solver per pair on ``n_pairs`` known-motion pairs (cases cycled over seeds)."""
+    triples = [case[:3] for seed in range(n_pairs) for name, case in cases(size, seed=seed).items()
+               if not case[3]][:n_pairs]
+    references, movings = (np.stack([t[i] for t in triples]).astype(np.float32) for i in (0, 1))
+    truths = np.stack([t[2] for t in triples])
+    solvers = {"this tree": tvl1_flow_batch}
+    if solver_file:
+        spec = importlib.util.spec_from_file_location("other_tvl1", solver_file)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        solvers[solver_file] = module.tvl1_flow_batch
+    times: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    flows = {}
+    with threadpool_limits(1):
+        for _ in range(repeats):
+            for setting, options in SETTINGS.items():
+                for solver, solve in solvers.items():
+                    cpu, start = time.process_time(), time.perf_counter()
+                    flows[solver, setting] = solve(references, movings, **options)
+                    times.setdefault((solver, setting), []).append(
+                        (time.perf_counter() - start, time.process_time() - cpu))
+    moving = np.hypot(truths[:, 0], truths[:, 1]) > 0.1
+    print(f"\nbatched TV-L1, {n_pairs} pairs of {size} px, 1 thread, median of {repeats}, load "
+          f"{os.getloadavg()[0]:.1f}")
+    print(f"{'solver':<40}{'setting':<16}{'ms/pair wall':>13}{'ms/pair CPU':>12}{'EPE':>7}")
+    for (solver, setting), values in times.items():
+        wall, cpu = (1000 * float(np.median([v[i] for v in values])) / n_pairs for i in (0, 1))
+        flow = flows[solver, setting]
+        epe = np.hypot(*(flow - truths).transpose(1, 0, 2, 3))[moving].mean()
+        same = np.abs(flow - flows["this tree", setting]).max()
+        print(f"{solver[-40:]:<40}{setting:<16}{wall:13.2f}{cpu:12.2f}{epe:7.3f}"
+              + ("" if solver == "this tree" else f"  (max difference to this tree {same:.1e})"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=96, help="image side in pixels")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per case and method (median)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=0, help="also time the batched solver on this many pairs")
+    parser.add_argument("--solver-file", default=None, help="another tvl1.py to time against (batched only)")
+    parser.add_argument("--skip-single", action="store_true", help="only the batched timing")
     args = parser.parse_args()
+    if args.batch:
+        batched(args.size, args.batch, args.repeats, args.solver_file)
+    if args.skip_single:
+        return
     print(f"{'case':<14}{'max motion':>11}{'EPE tvl1':>10}{'EPE ilk':>9}{'t tvl1':>9}{'t ilk':>8}"
           f"{'EPE ilk/tvl1':>14}{'t ilk/tvl1':>12}")
     for name, (reference, moving, truth, align) in cases(args.size, seed=args.seed).items():

@@ -102,6 +102,35 @@ def _save_chunk(compute: ChunkCompute, store: ChunkedStore, index: int, n_thread
     return index
 
 
+# glibc mallopt parameters: fixed thresholds as glibc's dynamic ones reach on 64-bit (mmap 32 MiB, trim 2x that).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD_BYTES = 32 * 2**20
+
+
+def _undo_dask_malloc_settings() -> None:
+    """Undo, in a Dask worker, what Dask's ``MALLOC_TRIM_THRESHOLD_=65536`` (``distributed.nanny.pre-spawn-environ``)
+    does to glibc: any fixed malloc threshold switches off the growing mmap threshold, so every freed buffer above
+    128 KiB (each activation of a generator pass) goes back to the system and is page-faulted in again on the next
+    pass: 23x the page faults and 2.4x the CPU per toy-world image (``benchmarks/README.md``, "Scale-out"). This sets
+    the thresholds that glibc's own dynamic rule reaches; a no-op where the C library has no ``mallopt``."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
+        libc.mallopt(_M_TRIM_THRESHOLD, 2 * _MMAP_THRESHOLD_BYTES)
+    except (OSError, AttributeError):
+        return
+
+
+def _dask_chunk(compute: ChunkCompute, store: ChunkedStore, index: int, n_threads: int | None,
+                skip_saved: bool) -> int:
+    """What one Dask task does: :func:`_save_chunk` with glibc's malloc thresholds restored first."""
+    _undo_dask_malloc_settings()
+    return _save_chunk(compute, store, index, n_threads, skip_saved)
+
+
 @dataclass(frozen=True)
 class LocalEngine:
     """Compute the chunks one by one in this process, with torch's current thread count (or ``n_threads``)."""
@@ -163,7 +192,7 @@ class DaskEngine:
         size_of = dict(zip((int(index) for index in indices), sizes, strict=True))
         token = store.directory.name
         [compute_future] = self.client.scatter([compute], broadcast=True, hash=False)
-        futures = [self.client.submit(_save_chunk, compute_future, store, int(index), self.threads_per_task, True,
+        futures = [self.client.submit(_dask_chunk, compute_future, store, int(index), self.threads_per_task, True,
                                       key=f"linkviz-chunk-{token}-{int(index)}", retries=self.retries, pure=False)
                    for index in indices]
         try:
