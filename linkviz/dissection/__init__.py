@@ -22,6 +22,7 @@ from linkviz.dissection.report import (
     summary_line,
     summary_table,
     unit_images,
+    with_causal_scores,
 )
 from linkviz.dissection.robustness import RobustnessResult, detector_robustness
 from linkviz.dissection.tally import Tally, TallyCounts, best_labels, iou_matrix, upsample
@@ -34,5 +35,5 @@ __all__ = [
     "concept_pca", "detector_robustness", "display_label", "dissect", "dissection_cache_key", "fractional_rotation",
     "iou_matrix", "iter_layer_activations", "layer_activations", "lite_level", "mask_outline", "overlay",
     "random_rotation", "read", "rotated_units", "slide_perturbations", "summary_line", "summary_table",
-    "top_image_indices", "unit_images", "unit_quantiles", "upsample", "write",
+    "top_image_indices", "unit_images", "unit_quantiles", "upsample", "with_causal_scores", "write",
 ]

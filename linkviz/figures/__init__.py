@@ -13,7 +13,7 @@ from linkviz.figures._common import GridLike, ImageGrid, direction_wheel
 from linkviz.figures.counterfactual import counterfactual_figure
 from linkviz.figures.dissection import dissection_summary_figure, unit_card_figure
 from linkviz.figures.link_quality import link_quality_figure
-from linkviz.figures.population import population_figure
+from linkviz.figures.population import agreement_figure, population_figure
 from linkviz.figures.tuning_strip import tuning_strip_figure
 from linkviz.plotting.paper_style import DOUBLE_COLUMN, PAPER_RC, SINGLE_COLUMN, paper_style, save_figure
 
@@ -23,6 +23,7 @@ __all__ = [
     "SINGLE_COLUMN",
     "GridLike",
     "ImageGrid",
+    "agreement_figure",
     "counterfactual_figure",
     "direction_wheel",
     "dissection_summary_figure",

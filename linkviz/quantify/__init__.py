@@ -25,6 +25,13 @@ from linkviz.quantify.part_metrics import (
     part_luminance,
     visibility_threshold,
 )
+from linkviz.quantify.method_agreement import (
+    ConceptVocabulary,
+    MethodAgreement,
+    concept_vocabulary,
+    method_agreement,
+    strongest_changes,
+)
 from linkviz.quantify.pipeline import Segmenter, sweep_changes
 from linkviz.quantify.population import (
     LabelClustering,
@@ -44,14 +51,17 @@ __all__ = [
     "METRICS",
     "ChangeTable",
     "ComponentEllipse",
+    "ConceptVocabulary",
     "LabelClustering",
     "LabelVectors",
+    "MethodAgreement",
     "PartMeasurements",
     "Segmenter",
     "UnitEmbedding",
     "aggregate_changes",
     "cluster_label_vectors",
     "component_ellipses",
+    "concept_vocabulary",
     "entropy_map",
     "find_selective_units",
     "hoyer_sparsity",
@@ -59,6 +69,7 @@ __all__ = [
     "label_vectors",
     "match_components",
     "measure_parts",
+    "method_agreement",
     "part_angle",
     "part_area",
     "part_changes",
@@ -66,6 +77,7 @@ __all__ = [
     "part_entropy",
     "part_luminance",
     "relative_area_change",
+    "strongest_changes",
     "strongest_label",
     "sweep_changes",
     "treves_rolls_sparsity",
