@@ -1,4 +1,4 @@
-"""Counterfactual paths: the images along ``relu(r - alpha s)`` beside the class probabilities along the path."""
+"""Counterfactual paths: the images along ``clip(r - alpha s)`` beside the class probabilities along the path."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def _indices(chosen: Sequence[int] | None, count: int, name: str) -> list[int]:
 def counterfactual_figure(trajectory: Trajectory, *, examples: Sequence[int] | None = None,
                           steps: Sequence[int] | None = None, origin: int | None = None, target: int | None = None,
                           row_labels: Sequence[str] | None = None, column_labels: Sequence[str] | None = None,
-                          title: str = "", width: float = DOUBLE_COLUMN) -> Figure:
+                          title: str = "", width: float = DOUBLE_COLUMN, examples_as: str = "rows") -> Figure:
     """Images along counterfactual paths (one row per example) and the class probabilities along them.
 
     Parameters
@@ -48,10 +48,14 @@ def counterfactual_figure(trajectory: Trajectory, *, examples: Sequence[int] | N
         Classes drawn thick and named in the legend; default the prediction at the first and the last point
         of the first example.
     row_labels, column_labels : sequence of str, optional
-        Default ``"example n"`` and ``"alpha = 0.25"``.
+        Labels of the examples and of the steps (default ``"example n"`` and ``"alpha = 0.25"``); with
+        ``examples_as="columns"`` the examples' labels head the columns and the steps' label the rows.
     title : str
     width : float
         Figure width in inches.
+    examples_as : {"rows", "columns"}
+        One image row per example with the probability panel beside the images, or one column per example (a
+        row per step, e.g. a "before" and an "after" row of many examples) with the panel below them.
 
     Returns
     -------
@@ -63,7 +67,11 @@ def counterfactual_figure(trajectory: Trajectory, *, examples: Sequence[int] | N
     ------
     IndexError
         For an example or step that is not in the trajectory.
+    ValueError
+        For an ``examples_as`` other than "rows" or "columns".
     """
+    if examples_as not in ("rows", "columns"):
+        raise ValueError(f'examples_as must be "rows" or "columns"; got {examples_as!r}')
     images, alphas = np.asarray(trajectory.images), np.asarray(trajectory.alphas, dtype=np.float64)
     probabilities = np.asarray(trajectory.probabilities, dtype=np.float64)
     examples = _indices(examples, images.shape[0], "examples")
@@ -75,14 +83,18 @@ def counterfactual_figure(trajectory: Trajectory, *, examples: Sequence[int] | N
     target = int(predicted[-1]) if target is None else int(target)
     legend_names = [name + (" (origin)" if k == origin else " (target)" if k == target else "")
                     for k, name in enumerate(names)]
-    grid = ImageGrid.from_stack(images[np.ix_(examples, steps)],
-                                row_labels=row_labels or [f"example {n}" for n in examples],
-                                column_labels=column_labels or [f"alpha = {alphas[s]:.2f}" for s in steps])
-    image_width = width - _PLOT_INCHES
+    example_labels = list(row_labels or [f"example {n}" for n in examples])
+    step_labels = list(column_labels or [f"alpha = {alphas[s]:.2f}" for s in steps])
+    shown = images[np.ix_(examples, steps)]
+    by_column = examples_as == "columns"
+    grid = (ImageGrid.from_stack(shown.swapaxes(0, 1), row_labels=step_labels, column_labels=example_labels)
+            if by_column else ImageGrid.from_stack(shown, row_labels=example_labels, column_labels=step_labels))
+    image_width = width if by_column else width - _PLOT_INCHES
     height = max(grid_aspect(grid) * image_width + 0.5, 1.9)
     with paper_style():
-        figure = paper_figure(width, height + 0.3 * bool(title))
-        left, right = figure.add_gridspec(1, 2, width_ratios=(image_width, _PLOT_INCHES))
+        figure = paper_figure(width, height + by_column * _PLOT_INCHES + 0.3 * bool(title))
+        left, right = (figure.add_gridspec(2, 1, height_ratios=(height, _PLOT_INCHES)) if by_column
+                       else figure.add_gridspec(1, 2, width_ratios=(image_width, _PLOT_INCHES)))
         draw_grid(figure.add_subplot(left), grid)
         ax = figure.add_subplot(right)
         plot_probability_paths(alphas, probabilities[examples], legend_names, highlight=(origin, target), ax=ax)

@@ -176,6 +176,17 @@ def test_counterfactual_with_chosen_points_marks_them(trajectory):
         counterfactual_figure(trajectory, steps=[5])
 
 
+def test_counterfactual_with_examples_as_columns_puts_before_and_after_in_rows_and_the_plot_below(trajectory):
+    figure = counterfactual_figure(trajectory, steps=[0, 4], column_labels=["before", "after"],
+                                   row_labels=["face a", "face b"], examples_as="columns")
+    images, plot = figure.axes
+    assert _ticks(images) == (["before", "after"], ["face a", "face b"])
+    assert plot.get_position().y1 < images.get_position().y0  # the probabilities sit below the images
+    assert plot.get_position().width > images.get_position().width * 0.8
+    with pytest.raises(ValueError, match="examples_as"):
+        counterfactual_figure(trajectory, examples_as="diagonal")
+
+
 # --- population ---
 
 def test_population_has_sparsity_tsne_and_the_cluster_map(tmp_path):
