@@ -73,6 +73,14 @@ def _agreement_panel(ax: Axes, frame: pd.DataFrame) -> None:
     ax.set_xticks(range(len(names)), labels=[name.removesuffix("_agreement") for name in names])
     ax.set(ylim=(0, 1.15), ylabel="share of examples", xlim=(-0.7, len(names) - 0.3))
     ax.set_title("prediction of I~ agrees", loc="left")
+    if "class_agreement" in names:  # the chance levels the class agreement must beat, where known
+        for baseline, style, label in (("majority_agreement", "--", "majority class"),
+                                       ("shuffled_agreement", ":", "shuffled r")):
+            if baseline in frame:
+                ax.hlines(float(frame[baseline].astype(float).mean()), -0.35, 0.35, colors="0.2",
+                          linestyles=style, linewidth=1.0, label=label)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=6, loc="upper right")
 
 
 def _similarity_panel(ax: Axes, similarity: SpaceSimilarity) -> None:

@@ -64,7 +64,8 @@ def evaluation() -> LinkEvaluation:
         w_mse=RNG.random(n), w_cosine=RNG.random(n), class_agreement=np.arange(n) < 8,
         label_agreement=np.arange(n) < 6, perceptual_distance=RNG.random(n), pixel_l1=RNG.random(n),
         labels=np.zeros(n, np.int64), predicted_original=np.zeros(n, np.int64),
-        predicted_cycled=np.zeros(n, np.int64), seeds=np.arange(n), w_linked=np.zeros((n, 3), np.float32))
+        predicted_cycled=np.zeros(n, np.int64), seeds=np.arange(n), w_linked=np.zeros((n, 3), np.float32),
+        majority_agreement=np.ones(n, bool), shuffled_agreement=np.arange(n) < 5, majority_class=0)
 
 
 def test_link_quality_shows_images_metrics_agreement_and_similarity(evaluation, tmp_path):
@@ -77,7 +78,10 @@ def test_link_quality_shows_images_metrics_agreement_and_similarity(evaluation, 
                                                             "perceptual distance", "pixel L1 (I, I~)"]
     agreement = figure.axes[5]
     assert [bar.get_height() for bar in agreement.patches] == pytest.approx([0.8, 0.6])
-    assert figure.axes[6].get_legend() is not None and len(_legends(figure)) == 2  # histograms' and similarity's
+    baselines = {line.get_label(): line.get_segments()[0][0][1] for line in agreement.collections}
+    assert baselines == pytest.approx({"majority class": 1.0, "shuffled r": 0.5})  # the chance levels to beat
+    assert figure.axes[6].get_legend() is not None
+    assert len(_legends(figure)) == 3  # histograms', agreement baselines' and similarity's
     _same_pdf_twice(figure, tmp_path)
 
 
