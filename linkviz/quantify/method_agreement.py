@@ -219,28 +219,29 @@ class MethodAgreement:
         return self.table.reset_index(drop=True)
 
 
+def _table(table: object, needed: tuple[str, ...], name: str, source: str) -> pd.DataFrame:
+    """``table`` as a DataFrame (a result's ``to_frame()``), ValueError naming the columns it lacks."""
+    if hasattr(table, "to_frame") and not isinstance(table, pd.DataFrame):
+        table = table.to_frame()
+    missing = set(needed) - set(table)
+    if missing:
+        raise ValueError(f"{name} needs columns {', '.join(needed)} ({source}); missing {sorted(missing)} in "
+                         f"{list(table)}")
+    return table
+
+
 def _dissection_rows(dissection: pd.DataFrame | None) -> pd.DataFrame:
     columns = ["unit", "dissection_label", "dissection_iou"]
     if dissection is None:
         return pd.DataFrame(columns=columns)
-    if hasattr(dissection, "to_frame") and not isinstance(dissection, pd.DataFrame):
-        dissection = dissection.to_frame()
-    missing = {"unit", "label", "iou"} - set(dissection)
-    if missing:
-        raise ValueError(f"dissection needs columns unit, label, iou (DissectionResult.to_frame()); missing "
-                         f"{sorted(missing)} in {list(dissection)}")
+    dissection = _table(dissection, ("unit", "label", "iou"), "dissection", "DissectionResult.to_frame()")
     return dissection.rename(columns={"label": "dissection_label", "iou": "dissection_iou"})[columns]
 
 
 def _lavise_rows(lavise: pd.DataFrame | None, n_words: int) -> pd.DataFrame:
     if lavise is None:
         return pd.DataFrame(columns=["unit", "lavise_words"])
-    if hasattr(lavise, "to_frame") and not isinstance(lavise, pd.DataFrame):
-        lavise = lavise.to_frame()
-    missing = {"unit", "rank", "word"} - set(lavise)
-    if missing:
-        raise ValueError(f"lavise needs columns unit, rank, word (LaviseExplanation.to_frame()); missing "
-                         f"{sorted(missing)} in {list(lavise)}")
+    lavise = _table(lavise, ("unit", "rank", "word"), "lavise", "LaviseExplanation.to_frame()")
     top = lavise.sort_values(["unit", "rank"], kind="stable").groupby("unit").head(n_words)
     return top.groupby("unit")["word"].agg(lambda words: tuple(map(str, words))).rename(
         "lavise_words").reset_index()
