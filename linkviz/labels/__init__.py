@@ -9,13 +9,17 @@ from linkviz.labels.causal_score import (
     unit_presence,
 )
 from linkviz.labels.concepts import ConceptSegmenter, concept_presence
+from linkviz.labels.directions import DIRECTIONS, Direction, r_directions
 
 __all__ = [
+    "DIRECTIONS",
     "SCORE_COLUMNS",
     "ConceptSegmenter",
+    "Direction",
     "UnitPresence",
     "causal_scores",
     "concept_presence",
+    "r_directions",
     "score_presence",
     "shuffled_labels",
     "unit_presence",

@@ -45,7 +45,8 @@ def test_each_unit_grows_its_own_channel_and_no_other(identity_linked):
     assert (brightness[0] < level).all() and (brightness[1] > level).all()
     units = [0, 1, 2, 0, 1, 2]
     labels = ["red", "green", "blue", "green", "blue", "red"]
-    scores = causal_scores(linked, units, labels, segmenter=ChannelSegmenter(level), seeds=[0, 1, 2, 3])
+    scores = causal_scores(linked, units, labels, segmenter=ChannelSegmenter(level), seeds=[0, 1, 2, 3],
+                           direction="unit")
     assert scores.columns.tolist() == SCORE_COLUMNS and scores.n_seeds.tolist() == [4] * 6
     np.testing.assert_allclose(scores.score, [1, 1, 1, 0, 0, 0], atol=1e-6)  # every seed: absent -> everywhere
     np.testing.assert_allclose(scores.ci_low, scores.score, atol=1e-6)  # equal changes: an interval of width 0
@@ -66,27 +67,27 @@ def test_the_interval_is_the_student_t_interval_over_seeds(identity_linked):
 
 def test_an_unknown_label_scores_nan_and_bad_input_is_refused(identity_linked):
     segmenter = ChannelSegmenter()
-    scores = causal_scores(identity_linked, [1], ["sky"], segmenter=segmenter, seeds=[0, 1])
+    scores = causal_scores(identity_linked, [1], ["sky"], segmenter=segmenter, seeds=[0, 1], direction="unit")
     assert np.isnan(scores.score[0]) and not scores.segmented[0]
     with pytest.raises(ValueError, match="at least 2 seeds"):
-        causal_scores(identity_linked, [1], ["red"], segmenter=segmenter, seeds=[0])
+        causal_scores(identity_linked, [1], ["red"], segmenter=segmenter, seeds=[0], direction="unit")
     with pytest.raises(ValueError, match="parallel"):
-        causal_scores(identity_linked, [1, 2], ["red"], segmenter=segmenter, seeds=[0, 1])
+        causal_scores(identity_linked, [1, 2], ["red"], segmenter=segmenter, seeds=[0, 1], direction="unit")
     with pytest.raises(IndexError):
-        causal_scores(identity_linked, [7], ["red"], segmenter=segmenter, seeds=[0, 1])
+        causal_scores(identity_linked, [7], ["red"], segmenter=segmenter, seeds=[0, 1], direction="unit")
 
 
 def test_scores_are_cached_by_everything_that_decides_them(identity_linked, tmp_path):
     segmenter = ChannelSegmenter(191)
     first = causal_scores(identity_linked, [0, 1], ["red", "green"], segmenter=segmenter, seeds=[0, 1],
-                          cache_dir=tmp_path, units_per_chunk=1)
+                          direction="unit", cache_dir=tmp_path, units_per_chunk=1)
     calls = segmenter.calls
     again = causal_scores(identity_linked, [0, 1], ["red", "green"], segmenter=segmenter, seeds=[0, 1],
-                          cache_dir=tmp_path, units_per_chunk=1)
+                          direction="unit", cache_dir=tmp_path, units_per_chunk=1)
     assert segmenter.calls == calls  # read back, not recomputed
     assert again.equals(first)
     other = ChannelSegmenter(250)  # another segmenter identity: another entry, other numbers
-    moved = causal_scores(identity_linked, [0, 1], ["red", "green"], segmenter=other, seeds=[0, 1],
+    moved = causal_scores(identity_linked, [0, 1], ["red", "green"], segmenter=other, seeds=[0, 1], direction="unit",
                           cache_dir=tmp_path, units_per_chunk=1)
     assert other.calls > 0 and len(list((tmp_path / "causal_presence").iterdir())) == 2
     assert not np.allclose(moved.score, first.score)
@@ -142,10 +143,10 @@ def test_toy_right_labels_score_above_shuffled_ones(toy_linked):
     segmenter = ToyColourSegmenter()
     units = np.argsort(-effect_sizes(toy_linked.link, toy_linked.stats))[:16].tolist()
     seeds = toy_linked.example_seeds(12)
-    truth = unit_presence(toy_linked, units, segmenter=segmenter, seeds=seeds[::2])
+    truth = unit_presence(toy_linked, units, segmenter=segmenter, seeds=seeds[::2], direction="unit")
     change = (truth.presence[:, :, 1] - truth.presence[:, :, 0]).mean(axis=1)  # [U, L]
     right = [segmenter.labels[i] for i in change.argmax(axis=1)]
-    held_out = unit_presence(toy_linked, units, segmenter=segmenter, seeds=seeds[1::2])
+    held_out = unit_presence(toy_linked, units, segmenter=segmenter, seeds=seeds[1::2], direction="unit")
     scores_right = score_presence(held_out, units, right).score
     scores_shuffled = score_presence(held_out, units, shuffled_labels(right, seed=0)).score
     auc = roc_auc_score(np.r_[np.ones(len(units)), np.zeros(len(units))], np.r_[scores_right, scores_shuffled])
