@@ -23,7 +23,7 @@ from linkviz.counterfactual.realism import LatentRealism
 from linkviz.linking.link import LinearLink
 from linkviz.models.classifier import Classifier
 
-__all__ = ["project_inside", "realism_penalty"]
+__all__ = ["project_inside", "realism_penalty", "realism_preconditioner"]
 
 #: Fraction of the threshold where the penalty starts and onto which the projection moves latents.
 INSIDE = 0.9
@@ -45,6 +45,30 @@ def realism_penalty(realism: LatentRealism, w: Tensor, *, start: float = INSIDE)
     Tensor, shape [N]
     """
     return torch.relu(realism.distance_tensor(w) / realism.threshold - start) ** 2
+
+
+def realism_preconditioner(link: LinearLink, realism: LatentRealism, *, damping: float = 1.0,
+                           device: torch.device | str = "cpu") -> Tensor:
+    """``(A^T P A + damping I)^-1``: steps in r measured by the change they make to the latent's realism score.
+
+    ``A`` is the link's weight and ``P`` the realism model's precision, so ``A^T P A`` is the Mahalanobis metric
+    of the linked latent pulled back to r. A gradient multiplied by this matrix is the steepest descent per unit
+    of that metric (a natural-gradient step): it prefers changes the generator's latents vary along anyway (on the
+    toy world, the background colour) over atypical ones of the same Euclidean size. ``damping`` (in the metric's
+    units; its largest eigenvalue is a few hundred on the toy world) bounds the step along directions the link
+    does not render, whose metric is zero.
+
+    Returns
+    -------
+    Tensor, shape [D, D]
+        Symmetric positive definite, float32 on ``device``.
+    """
+    if not damping > 0:
+        raise ValueError(f"damping must be positive; got {damping}")
+    weight = torch.as_tensor(link.weight, dtype=torch.float64)
+    metric = weight.T @ torch.as_tensor(realism.precision, dtype=torch.float64) @ weight
+    inverse = torch.linalg.inv(metric + damping * torch.eye(metric.shape[0], dtype=torch.float64))
+    return inverse.to(device=device, dtype=torch.float32)
 
 
 def _pseudo_inverse(link: LinearLink, like: Tensor) -> Tensor:
