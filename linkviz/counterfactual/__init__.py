@@ -4,6 +4,7 @@ along them, and whether a path's latents stay within the generator's realistic r
 from linkviz.counterfactual.optimise import counterfactual_loss, find_counterfactuals
 from linkviz.counterfactual.realism import LatentRealism, fit_latent_realism
 from linkviz.counterfactual.result import CounterfactualResult
+from linkviz.counterfactual.through_refined import render_through_refined_link
 from linkviz.counterfactual.trajectory import (
     Trajectory,
     counterfactual_trajectory,
@@ -23,6 +24,7 @@ __all__ = [
     "fit_latent_realism",
     "path_pca",
     "refined_trajectory",
+    "render_through_refined_link",
     "top_shifted_units",
     "unit_frequency",
 ]

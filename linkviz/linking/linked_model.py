@@ -16,6 +16,7 @@ from linkviz.images import to_uint8
 from linkviz.linking.cycle import fit_cycle_link
 from linkviz.linking.fit import fit_linear_link
 from linkviz.linking.link import LinearLink
+from linkviz.linking.refine import RefinedLink
 from linkviz.linking.unit_stats import UnitStats
 from linkviz.models import Classifier, Generator
 from linkviz.pairs import PairSet, sample_pairs
@@ -232,6 +233,16 @@ class LinkedModel:
         if classes is not None:
             classes = [self.class_index(c) for c in classes]
         return balanced_seeds(self.pairs.predicted, n, classes)
+
+    def refined_link(self, *, steps: int = 40, step_size: float = 0.1, batch_size: int = 64) -> RefinedLink:
+        """The :attr:`link` followed by ``steps`` steps of feature inversion (:class:`RefinedLink`).
+
+        Where the linear link is only a first guess (the faces world: its class agreement is at the majority
+        level), this is the link that holds; its feature error is scaled by the units' spread over :attr:`pairs`.
+        It is not differentiable in r and costs ``steps`` generator and classifier passes per latent.
+        """
+        return RefinedLink.from_pairs(self.link, self.generator, self.classifier, self.pairs.r, steps=steps,
+                                      step_size=step_size, batch_size=batch_size)
 
     def render(self, w: np.ndarray | Tensor) -> np.ndarray:
         """Synthesise latents ``w [N, w_dim]`` (tiled to all ``num_ws``) in one generator pass.

