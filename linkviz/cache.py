@@ -22,9 +22,7 @@ import io
 import json
 import os
 import re
-import socket
 import time
-import uuid
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -33,6 +31,8 @@ from typing import Any
 
 import numpy as np
 from filelock import FileLock, Timeout
+
+from linkviz.atomic_files import fsync_directory, write_atomically, write_temp
 
 __all__ = [
     "CacheMismatchError",
@@ -73,46 +73,6 @@ def entry_directory(root: str | os.PathLike[str], namespace: str, key: str) -> P
         if not part or "/" in part or "\\" in part or part in (".", ".."):
             raise ValueError(f"invalid cache path component {part!r}")
     return Path(root).expanduser() / namespace / key
-
-
-def _temp_path(path: Path) -> Path:
-    """A temporary name beside ``path`` that no other writer (host, process, call) uses."""
-    host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32] or "host"
-    return path.with_name(f".{path.name}.{host}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-
-
-def _write_temp(path: Path, data: bytes) -> Path:
-    """Write ``data`` to a fresh temporary file beside ``path``, fsynced; return the temporary path."""
-    temp = _temp_path(path)
-    try:
-        with open(temp, "xb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return temp
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temp file unique to this writer, fsync it, then :func:`os.replace` it onto ``path``."""
-    temp = _write_temp(path, data)
-    try:
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    with suppress(OSError):  # e.g. platforms that cannot open or fsync directories
-        descriptor = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
 
 
 def _json_normalised(value: Mapping[str, Any]) -> dict[str, Any]:
@@ -171,7 +131,7 @@ class ChunkedStore:
             if meta_path.exists():  # another writer created it meanwhile
                 self._check_record(meta_path, record)
             else:
-                _atomic_write(meta_path, json.dumps(record, sort_keys=True, indent=1).encode())
+                write_atomically(meta_path, json.dumps(record, sort_keys=True, indent=1).encode())
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -241,7 +201,7 @@ class ChunkedStore:
         data = buffer.getvalue()
         path, checksum_path = self.chunk_path(index), self._checksum_path(index)
         sidecar = f"{hashlib.sha256(data).hexdigest()}  {path.name}\n".encode()
-        temps = [_write_temp(path, data), _write_temp(checksum_path, sidecar)]
+        temps = [write_temp(path, data), write_temp(checksum_path, sidecar)]
         try:
             with self._locked():
                 checksum_path.unlink(missing_ok=True)
@@ -250,7 +210,7 @@ class ChunkedStore:
         finally:
             for temp in temps:
                 temp.unlink(missing_ok=True)
-        _fsync_directory(self.directory)
+        fsync_directory(self.directory)
 
     def load(self, index: int, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
         """Read chunk ``index``, verifying its checksum and keys.
@@ -381,7 +341,7 @@ class ChunkedStore:
                 raise CorruptChunkError(f"{self.directory}: chunks are not contiguous from 0: {indices}; "
                                         "rerun the computation with the same arguments to fill the gaps")
             record = json.dumps({"n_chunks": len(indices)}).encode()
-            _atomic_write(self.directory / _COMPLETE_FILE, record)
+            write_atomically(self.directory / _COMPLETE_FILE, record)
 
     @property
     def is_complete(self) -> bool:

@@ -14,11 +14,11 @@ import pytest
 import torch
 from torch import nn
 
+from linkviz.atomic_files import temp_path
 from linkviz.cache import (
     CacheMismatchError,
     ChunkedStore,
     CorruptChunkError,
-    _temp_path,
     default_cache_root,
     entry_directory,
 )
@@ -207,7 +207,7 @@ def test_stale_temp_file_removed_and_live_one_kept(tmp_path):
 
 
 def test_temp_names_are_unique_per_writer(tmp_path):
-    names = {_temp_path(tmp_path / "chunk_000000.npz").name for _ in range(50)}
+    names = {temp_path(tmp_path / "chunk_000000.npz").name for _ in range(50)}
     assert len(names) == 50
     assert all(f".{os.getpid()}." in name and name.endswith(".tmp") for name in names)
 

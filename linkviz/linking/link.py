@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from linkviz.atomic_files import write_atomically
 from linkviz.models.safetensors_io import load_safetensors
 
 __all__ = ["LinearLink", "check_activations"]
@@ -100,12 +101,12 @@ class LinearLink:
 
     def save(self, path: str | Path) -> None:
         """Write the link as safetensors."""
-        from safetensors.numpy import save_file
+        from safetensors.numpy import save
 
         tensors = {"weight": self.weight, "bias": self.bias}
         if self.latent_norm is not None:
             tensors["latent_norm"] = np.asarray([self.latent_norm], dtype=np.float64)
-        save_file(tensors, str(path))
+        write_atomically(path, save(tensors))
 
     @classmethod
     def load(cls, path: str | Path) -> LinearLink:

@@ -11,11 +11,11 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from linkviz.atomic_files import write_atomically
 from linkviz.segmentation.fewshot import PartSegmenter
 
 __all__ = ["SavedSegmenter", "load_part_segmenter", "save_part_segmenter"]
@@ -51,15 +51,12 @@ def save_part_segmenter(segmenter: PartSegmenter, path: str | os.PathLike[str], 
     metadata = dict(metadata or {})
     if _CONFIG_KEY in metadata:
         raise ValueError(f"metadata key {_CONFIG_KEY!r} is reserved for the segmenter's architecture")
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     state = {_SEGMENTER_PREFIX + name: value.detach().cpu().contiguous()
              for name, value in segmenter.state_dict().items()}
     state |= {_EXTRA_PREFIX + name: value.detach().cpu().contiguous() for name, value in (tensors or {}).items()}
-    path = Path(path)
-    temporary = path.with_name(path.name + ".tmp")
-    save_file(state, str(temporary), metadata={**metadata, _CONFIG_KEY: json.dumps(segmenter.config)})
-    os.replace(temporary, path)
+    write_atomically(path, save(state, metadata={**metadata, _CONFIG_KEY: json.dumps(segmenter.config)}))
 
 
 def load_part_segmenter(path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> SavedSegmenter:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from linkviz.atomic_files import write_atomically
 from linkviz.hashing import hash_arguments
 
 from .factors import CLASS_NAMES, SHORTCUT_PROBABILITY, FactorTable, sample_factors
@@ -73,10 +74,10 @@ def render_set(samples_per_class: int, *, seed: int, resolution: int = 64,
     batch = render_parallel(table, resolution=resolution, n_jobs=n_jobs)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp.npz")
-        np.savez(temporary, images=batch.images, part_masks=batch.part_masks.astype(np.uint8),
-                 colour_masks=batch.colour_masks.astype(np.uint8), texture_masks=batch.texture_masks.astype(np.uint8))
-        temporary.replace(path)
+        arrays = {"images": batch.images, "part_masks": batch.part_masks.astype(np.uint8),
+                  "colour_masks": batch.colour_masks.astype(np.uint8),
+                  "texture_masks": batch.texture_masks.astype(np.uint8)}
+        write_atomically(path, lambda handle: np.savez(handle, **arrays))  # one temp file per writer
     return batch
 
 

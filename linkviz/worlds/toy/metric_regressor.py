@@ -32,6 +32,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from linkviz.atomic_files import write_atomically
 from linkviz.minibatch_training import fit_minibatches
 from linkviz.models.modules import eval_mode
 from linkviz.quantify.part_metrics import METRICS, measure_parts, visibility_threshold
@@ -292,14 +293,11 @@ def regressor_scores(model: MetricRegressor, images: np.ndarray, masks: np.ndarr
 
 def save_metric_regressor(model: MetricRegressor, path: str | os.PathLike[str]) -> None:
     """Write the model's weights and configuration to one safetensors file (written atomically)."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
-    path = os.fspath(path)
     state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
     metadata = {"labels": json.dumps(list(model.labels)), "width": str(model.width), "targets": json.dumps(TARGETS)}
-    temporary = f"{path}.tmp"
-    save_file(state, temporary, metadata=metadata)
-    os.replace(temporary, path)
+    write_atomically(path, save(state, metadata=metadata))
 
 
 def load_metric_regressor(path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> MetricRegressor:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import uuid
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from linkviz.atomic_files import write_atomically
 from linkviz.hashing import hash_arguments, hash_state
 from linkviz.segmentation.reference import RenderSegmenter, train_render_segmenter
 from linkviz.worlds.toy.dataset import RENDERER_VERSION, render_set
@@ -105,12 +105,10 @@ def toy_metric_regressor(
 
 
 def _save_segmenter(model: RenderSegmenter, path: Path) -> None:
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")  # one per writer
-    save_file(state, str(temporary), metadata={"n_classes": str(model.n_classes), "width": str(model.width)})
-    os.replace(temporary, path)
+    write_atomically(path, save(state, metadata={"n_classes": str(model.n_classes), "width": str(model.width)}))
 
 
 def _load_segmenter(path: Path, device: str | torch.device) -> RenderSegmenter:

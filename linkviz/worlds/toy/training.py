@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from linkviz.atomic_files import write_atomically
 from linkviz.minibatch_training import fit_minibatches
 
 from .classifier_net import ToyResNet
@@ -259,14 +260,14 @@ def train_generator(train_set: RenderBatch, classifier: ToyResNet, *, steps: int
 
 def save_weights(module: torch.nn.Module, path: str | Path, *, metadata: dict | None = None) -> None:
     """Save a module's state dict with safetensors, plus a ``.json`` sidecar of metadata."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {name: tensor.detach().cpu().contiguous() for name, tensor in module.state_dict().items()}
-    save_file(state, str(path))
+    write_atomically(path, save(state))
     if metadata is not None:
-        path.with_suffix(".json").write_text(json.dumps(metadata, indent=2, sort_keys=True))
+        write_atomically(path.with_suffix(".json"), json.dumps(metadata, indent=2, sort_keys=True).encode())
 
 
 class Stopwatch:
