@@ -54,6 +54,9 @@ class CounterfactualExplorer(ViewWidget):
         Initial score: classify the rendered counterfactual, or the head's logits at r'.
     constrained : bool
         Initial state of "keep realistic": search within the generator's realistic range (the default).
+    confidence : float, optional
+        Initial "stop when": None stops once the target is the top class (the decision boundary); a probability
+        in (0, 1) goes on until the target's probability reaches it (a clearer, easier to see change).
 
     Attributes
     ----------
@@ -66,7 +69,7 @@ class CounterfactualExplorer(ViewWidget):
     def __init__(self, linked: LinkedModel, *, max_steps: int = 500, n_alphas: int = 13, top_k: int = 5,
                  lr: float = 0.5, seed: int = 0, origin: int | None = None, target: int | None = None,
                  example: int = 0, objective: str = "image", spacing: str = "refined",
-                 constrained: bool = True) -> None:
+                 constrained: bool = True, confidence: float | None = None) -> None:
         self.controller = CounterfactualExploring(linked, max_steps=max_steps, n_alphas=n_alphas, top_k=top_k,
                                                   lr=lr, seed=seed, spacing=spacing, constrained=constrained)
         self.linked = linked
@@ -84,6 +87,12 @@ class CounterfactualExplorer(ViewWidget):
         self.constrained = ipw.Checkbox(value=bool(constrained), description="keep realistic", indent=False,
                                         tooltip="keep the search within the generator's realistic latent range; "
                                                 "a counterfactual counts only there")
+        confidences = [("target is the top class", None), ("p(target) ≥ 0.9", 0.9), ("p(target) ≥ 0.99", 0.99)]
+        if confidence not in dict(confidences).values():
+            confidences.append((f"p(target) ≥ {confidence:g}", float(confidence)))
+        self.confidence = ipw.Dropdown(options=confidences, value=confidence, description="stop when",
+                                       tooltip="stop at the decision boundary, or go on to a clear case of the "
+                                               "target (a stronger, easier to see change)")
         self._set_example_range(origin)
         self.example.value = example
         self.scrubber = ipw.IntSlider(value=0, min=0, max=n_alphas - 1, description="alpha step")
@@ -97,16 +106,16 @@ class CounterfactualExplorer(ViewWidget):
         self._syncing_example = False  # main thread: origin change clamps the example
         self._syncing_scrubber = False  # worker thread: a new search moves the scrubber to its end
         self.origin.observe(self._on_origin, names="value")
-        for control in (self.origin, self.target, self.example, self.objective, self.constrained):
+        for control in (self.origin, self.target, self.example, self.objective, self.constrained, self.confidence):
             control.observe(self._on_change, names="value")
         self.scrubber.observe(self._on_scrub, names="value")
         super().__init__([ipw.HBox([self.origin, self.target, self.example]),
-                          ipw.HBox([self.objective, self.constrained]), self.status,
+                          ipw.HBox([self.objective, self.constrained, self.confidence]), self.status,
                           self.scrubber, ipw.HBox([self.image, self.probabilities, self.units],
                                                  layout=ipw.Layout(align_items="flex-start")), self.error,
                           self._export_bar()])
         try:
-            self._show(self.controller.compute(origin, target, example, objective, bool(constrained)))
+            self._show(self.controller.compute(origin, target, example, objective, bool(constrained), confidence))
         except (ValueError, IndexError) as error:
             self._show_error(error)
 
@@ -127,7 +136,8 @@ class CounterfactualExplorer(ViewWidget):
             return
         self.status.value = "<i>searching…</i>"
         self._request(self.controller.compute, int(self.origin.value), int(self.target.value),
-                      int(self.example.value), str(self.objective.value), bool(self.constrained.value))
+                      int(self.example.value), str(self.objective.value), bool(self.constrained.value),
+                      self.confidence.value)
 
     def _on_scrub(self, change: dict) -> None:
         if not self._syncing_scrubber and self.search is not None:

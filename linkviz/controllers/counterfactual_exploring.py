@@ -189,9 +189,9 @@ class CounterfactualExploring:
 
     :meth:`compute` runs :func:`linkviz.counterfactual.find_counterfactuals` for one base example of the origin
     class, by default kept realistic (``realism=``: the search stays within the generator's latent range and
-    succeeds only there); :meth:`path` renders and classifies ``relu(r - alpha s)`` (by default at alphas packed where the class
-    probabilities change, :func:`linkviz.counterfactual.refined_trajectory`) and scores each point's latent
-    against the generator's own (:func:`linkviz.counterfactual.fit_latent_realism` on ``linked.pairs.w``).
+    succeeds only there); :meth:`path` renders and classifies ``relu(r - alpha s)`` (by default at alphas packed
+    where the class probabilities change, :func:`linkviz.counterfactual.refined_trajectory`) and scores each
+    point's latent against the generator's own (:func:`linkviz.counterfactual.fit_latent_realism` on ``linked.pairs.w``).
 
     Parameters
     ----------
@@ -257,10 +257,13 @@ class CounterfactualExploring:
         return int(rows[example])
 
     def compute(self, origin: int, target: int, example: int, objective: Objective = "image",
-                constrained: bool | None = None) -> CounterfactualView:
+                constrained: bool | None = None, confidence: float | None = None) -> CounterfactualView:
         """Search the counterfactual of the origin's ``example``-th base example; the view at the path's end.
 
         ``constrained`` (default: the controller's) keeps the search within the generator's realistic range.
+        ``confidence`` in ``(0, 1)`` goes on until the target's probability reaches it (a clear case of the
+        target rather than the decision boundary; :func:`find_counterfactuals`'s ``target_probability``); None
+        stops as soon as the target is the top class.
 
         Raises
         ------
@@ -275,11 +278,11 @@ class CounterfactualExploring:
         result = find_counterfactuals(self.linked.link, self.linked.generator, self.linked.classifier, r,
                                       origin=origin, target=target, device=self.linked.device, progress=False,
                                       objective=objective, realism=self.realism if constrained else None,
-                                      **self.options)
-        return self.path(origin, target, example, result, objective=objective)
+                                      target_probability=confidence, **self.options)
+        return self.path(origin, target, example, result, objective=objective, confidence=confidence)
 
     def path(self, origin: int, target: int, example: int, result: CounterfactualResult, *,
-             objective: Objective = "image") -> CounterfactualView:
+             objective: Objective = "image", confidence: float | None = None) -> CounterfactualView:
         """The view of a shift of the origin's ``example``-th base example: its path, at the path's end.
 
         Parameters
@@ -289,6 +292,8 @@ class CounterfactualExploring:
             One example's search (``result.shift`` of shape (1, D)), e.g. from :meth:`compute` or made by hand.
         objective : {"image", "activations"}
             The score the search used (shown, not used).
+        confidence : float, optional
+            The target probability the search went on to (shown in the status line).
 
         The search counts as constrained when ``result`` records latent distances (a search with ``realism``).
         """
@@ -312,16 +317,22 @@ class CounterfactualExploring:
                                   top_units=top_shifted_units(result.shift, self.top_k)[0], step=0,
                                   latent_distance=distance, realism_threshold=self.realism.threshold,
                                   realism_quantile=self.realism.quantile, constrained=constrained,
-                                  caption_html=self._status(origin, target, example, row, result)
+                                  caption_html=self._status(origin, target, example, row, result, confidence)
                                   + " " + self._realism_status(trajectory.alphas, distance, constrained))
         return view.at_step(len(trajectory.alphas) - 1)
 
-    def _status(self, origin: int, target: int, example: int, row: int, result: CounterfactualResult) -> str:
+    def _status(self, origin: int, target: int, example: int, row: int, result: CounterfactualResult,
+                confidence: float | None = None) -> str:
         names = self.class_names
         steps = _count(int(result.steps[0]), "step")
         realistic = ", within the generator's realistic range" if result.latent_distance is not None else ""
+        clearly = "" if confidence is None else f" with p ≥ {confidence:g}"
         if result.success[0]:
-            outcome = f"reached <b>{html.escape(names[target])}</b> in {steps}{realistic}"
+            outcome = f"reached <b>{html.escape(names[target])}</b>{clearly} in {steps}{realistic}"
+        elif result.reached_target[0] and confidence is not None and (result.realistic is None
+                                                                       or result.realistic[0]):
+            outcome = (f"made {html.escape(names[target])} the top class but not with p ≥ {confidence:g} in "
+                       f"{steps} (p = {float(result.target_probability[0]):.2f}; showing the path anyway)")
         elif result.reached_target[0]:
             outcome = (f"reached {html.escape(names[target])} only off the generator's range in {steps}: "
                        "<b>no</b> realistic counterfactual (showing the path anyway)")

@@ -159,3 +159,17 @@ def test_a_target_reached_only_off_the_range_is_no_success(exploring, identity_l
     view = exploring.path(0, 1, 0, off)
     assert not view.success and view.constrained
     assert "only off the generator's range" in view.caption and "<b>no</b> realistic counterfactual" in view.caption_html
+
+
+def test_a_confident_search_asks_for_the_target_probability_and_says_so(exploring):
+    """Fake world: its loss saturates with p(green) about 0.41 for this example, so 0.3 is reached at the boundary
+    and 0.99 never (find_counterfactuals's own tests show the search going on past the boundary)."""
+    boundary = exploring.compute(0, 1, 0, constrained=False)
+    assert boundary.success and "with p ≥" not in boundary.caption_html
+    clear = exploring.compute(0, 1, 0, constrained=False, confidence=0.3)
+    assert clear.success and clear.result.target_probability[0] >= 0.3
+    assert "reached <b>green</b> with p ≥ 0.3 in" in clear.caption_html
+    unreachable = exploring.compute(0, 1, 0, constrained=False, confidence=0.99)
+    assert not unreachable.success and unreachable.result.reached_target[0]
+    assert unreachable.result.target_probability[0] < 0.99
+    assert "made green the top class but not with p ≥ 0.99" in unreachable.caption_html

@@ -87,3 +87,11 @@ def test_keep_realistic_is_on_by_default_and_unticking_runs_the_reference_search
     assert explorer.worker.wait_idle(30)
     assert not explorer.search.constrained and "Unconstrained search" in explorer.status.value
     assert explorer.error.value == ""
+
+
+def test_stop_when_asks_for_a_confident_target(explorer):
+    assert explorer.confidence.value is None and explorer.search.success
+    explorer.confidence.value = 0.99  # beyond what the fake world's search reaches
+    assert explorer.worker.wait_idle(30)
+    assert not explorer.search.success and explorer.search.result.reached_target[0]
+    assert "not with p ≥ 0.99" in explorer.status.value and explorer.error.value == ""
