@@ -8,7 +8,10 @@ import ipywidgets as ipw
 
 from linkviz.controllers.link_exploring import LinkExploring, LinkPageView
 from linkviz.linking.evaluate import LinkEvaluation
+from linkviz.linking.link import LinearLink
 from linkviz.linking.linked_model import LinkedModel
+from linkviz.linking.mlp import MLPLink
+from linkviz.linking.refine import RefinedLink
 from linkviz.pairs import PairSet
 from linkviz.widgets.base import ViewWidget
 
@@ -32,7 +35,10 @@ class LinkExplorer(ViewWidget):
     per_page : int
         Examples shown at once, starting at the slider's example.
     evaluation : LinkEvaluation, optional
-        A precomputed evaluation of ``linked.link`` on ``test_pairs`` (skips the evaluation).
+        A precomputed evaluation of the link on ``test_pairs`` (skips the evaluation).
+    link : LinearLink, MLPLink or RefinedLink, optional
+        The link to evaluate and show; default ``linked.link``; e.g. ``linked.refined_link()`` on the faces
+        world, where the linear link is only a first guess.
     progress : bool
         Show a progress bar while evaluating.
     """
@@ -40,8 +46,9 @@ class LinkExplorer(ViewWidget):
     shown: LinkPageView
 
     def __init__(self, linked: LinkedModel, test_pairs: PairSet, *, per_page: int = 6,
-                 evaluation: LinkEvaluation | None = None, progress: bool = False) -> None:
-        self.controller = LinkExploring(linked, test_pairs, per_page=per_page, evaluation=evaluation,
+                 evaluation: LinkEvaluation | None = None, link: LinearLink | MLPLink | RefinedLink | None = None,
+                 progress: bool = False) -> None:
+        self.controller = LinkExploring(linked, test_pairs, per_page=per_page, evaluation=evaluation, link=link,
                                         progress=progress)
         self.linked, self.test_pairs, self.per_page = linked, test_pairs, per_page
         self.evaluation = self.controller.evaluation

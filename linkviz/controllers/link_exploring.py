@@ -13,7 +13,10 @@ from linkviz.controllers.view import GridView
 from linkviz.figures.link_quality import link_quality_figure
 from linkviz.images import tile_images
 from linkviz.linking.evaluate import LinkEvaluation, evaluate_link
+from linkviz.linking.link import LinearLink
 from linkviz.linking.linked_model import LinkedModel
+from linkviz.linking.mlp import MLPLink
+from linkviz.linking.refine import RefinedLink
 from linkviz.pairs import PairSet
 
 if TYPE_CHECKING:
@@ -80,7 +83,10 @@ class LinkExploring:
     per_page : int
         Examples on a page.
     evaluation : LinkEvaluation, optional
-        A precomputed evaluation of ``linked.link`` on ``test_pairs``.
+        A precomputed evaluation of the link on ``test_pairs``.
+    link : LinearLink, MLPLink or RefinedLink, optional
+        The link to evaluate and show; default ``linked.link``. Where the linear link is only a first guess
+        (the faces world) pass ``linked.refined_link()``: its latents are refined by feature inversion.
     progress : bool
         Show a progress bar while evaluating.
 
@@ -91,11 +97,13 @@ class LinkExploring:
     """
 
     def __init__(self, linked: LinkedModel, test_pairs: PairSet, *, per_page: int = 6,
-                 evaluation: LinkEvaluation | None = None, progress: bool = False) -> None:
+                 evaluation: LinkEvaluation | None = None, link: LinearLink | MLPLink | RefinedLink | None = None,
+                 progress: bool = False) -> None:
         if per_page < 1:
             raise ValueError(f"per_page must be positive, got {per_page}")
+        self.link = linked.link if link is None else link
         if evaluation is None:
-            evaluation = evaluate_link(linked.link, linked.generator, linked.classifier, test_pairs,
+            evaluation = evaluate_link(self.link, linked.generator, linked.classifier, test_pairs,
                                        device=linked.device, progress=progress)
         if len(evaluation) != len(test_pairs):
             raise ValueError(f"evaluation has {len(evaluation)} examples but test_pairs has {len(test_pairs)}")
@@ -117,11 +125,18 @@ class LinkExploring:
         return (f"class agreement {agreement:.2f}; always answering the majority class ({name}): {majority:.2f}; "
                 f"the link fed shuffled r: {shuffled:.2f} — {verdict}")
 
+    def link_name(self) -> str:
+        """``"linear link"``, ``"MLP link"`` or ``"linear link + 40 steps of feature inversion"``."""
+        if isinstance(self.link, RefinedLink):
+            return f"linear link + {self.link.steps} steps of feature inversion"
+        return "MLP link" if isinstance(self.link, MLPLink) else "linear link"
+
     def metrics_html(self) -> str:
         """The summary over all held-out pairs (:meth:`LinkEvaluation.to_frame`) as an HTML table, after the class
         agreement set against its baselines (:meth:`agreement_text`)."""
-        return (f"<b>Held-out cycle consistency</b> over {len(self.evaluation)} test pairs "
-                f"(w → G → classifier → r → link → w~ → G). {html.escape(self.agreement_text())}:"
+        return (f"<b>Held-out cycle consistency</b> of the {html.escape(self.link_name())} over "
+                f"{len(self.evaluation)} test pairs (w → G → classifier → r → link → w~ → G). "
+                f"{html.escape(self.agreement_text())}:"
                 f"{_html_table(self.evaluation.to_frame())}")
 
     def examples_frame(self, examples: list[int] | np.ndarray) -> pd.DataFrame:

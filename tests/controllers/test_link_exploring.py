@@ -90,3 +90,13 @@ def test_a_link_that_ignores_r_is_called_chance(linked, test_pairs):
     exploring = LinkExploring(dataclasses.replace(linked, link=constant), test_pairs)
     # every cycled image is the same, so agreement equals the share of one class: never above the majority
     assert "does not beat chance" in exploring.agreement_text()
+
+
+def test_another_link_is_evaluated_and_named(linked, test_pairs):
+    """The fake world's r = relu(4 tanh(w / 4)) is not linear in w, so feature inversion from the ridge latent finds
+    the held-out latents more closely than the ridge link alone (its images have the pairs' r)."""
+    linear = LinkExploring(linked, test_pairs)
+    refined = LinkExploring(linked, test_pairs, link=linked.refined_link(steps=300, step_size=0.05))
+    assert refined.evaluation.w_mse.mean() < 0.5 * linear.evaluation.w_mse.mean()
+    assert "of the linear link + 300 steps of feature inversion over 10 test pairs" in refined.metrics_html()
+    assert "of the linear link over 10 test pairs" in linear.metrics_html()
