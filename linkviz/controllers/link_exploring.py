@@ -146,7 +146,8 @@ class LinkExploring:
         frame = self.evaluation.per_example_frame().iloc[index]
         table = frame.assign(example=index, label=names[frame["labels"]],
                              original=names[frame["predicted_original"]], cycled=names[frame["predicted_cycled"]])
-        return table[["example", "label", "original", "cycled", *EXAMPLE_METRICS]].reset_index(drop=True)
+        label = ["label"] if self.evaluation.conditional else []  # an unconditional generator's pairs have none
+        return table[["example", *label, "original", "cycled", *EXAMPLE_METRICS]].reset_index(drop=True)
 
     def compute(self, first: int) -> LinkPageView:
         """The page starting at example ``first`` (at most ``per_page`` examples).

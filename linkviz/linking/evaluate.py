@@ -68,6 +68,9 @@ class LinkEvaluation:
         without fixed points), the class it predicts for ``I``.
     majority_class : int
         The class the classifier predicts most often on the test images (lowest index on ties).
+    conditional : bool
+        Whether the generator is class-conditional. An unconditional generator's pairs carry no label (they are
+        all 0), so ``label_agreement`` means nothing: the summaries and the figure leave it out.
     """
 
     w_mse: np.ndarray
@@ -84,6 +87,7 @@ class LinkEvaluation:
     majority_agreement: np.ndarray
     shuffled_agreement: np.ndarray
     majority_class: int
+    conditional: bool = True
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -94,16 +98,21 @@ class LinkEvaluation:
         The rows ``majority_agreement`` and ``shuffled_agreement`` are the baselines of ``class_agreement``.
         """
         rows = []
-        for metric in _METRICS:
+        for metric in self._metrics():
             values = getattr(self, metric).astype(np.float64)
             std = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
             rows.append({"metric": metric, "mean": float(values.mean()), "std": std, "n": len(values)})
         return pd.DataFrame(rows)
 
     def per_example_frame(self) -> pd.DataFrame:
-        """One row per example: seed, labels, predictions and every metric."""
-        columns = [f.name for f in fields(self) if f.name not in ("w_linked", "majority_class")]
-        return pd.DataFrame({name: getattr(self, name) for name in columns})
+        """One row per example: seed, labels, predictions and every metric (no label agreement when the generator
+        is unconditional)."""
+        left_out = {"w_linked", "majority_class", "conditional"} | ({"label_agreement"} if not self.conditional
+                                                                     else set())
+        return pd.DataFrame({f.name: getattr(self, f.name) for f in fields(self) if f.name not in left_out})
+
+    def _metrics(self) -> tuple[str, ...]:
+        return _METRICS if self.conditional else tuple(m for m in _METRICS if m != "label_agreement")
 
 
 def _tile(w: Tensor, num_ws: int) -> Tensor:
@@ -249,6 +258,7 @@ def evaluate_link(
         majority_agreement=predicted == majority_class,
         shuffled_agreement=shuffled == predicted,
         majority_class=majority_class,
+        conditional=bool(generator.c_dim),
         labels=np.asarray(test_pairs.labels, dtype=np.int64),
         seeds=np.asarray(test_pairs.seeds, dtype=np.int64),
         predicted_original=results.pop("predicted_original").astype(np.int64),

@@ -35,8 +35,10 @@ def test_a_page_shows_originals_over_their_cycled_images(identity_linked, test_p
 
     frame = page.to_frame()
     names = np.asarray(identity_linked.class_names)
-    assert frame.columns.tolist() == ["example", "label", "original", "cycled", "w_mse", "perceptual_distance",
-                                      "pixel_l1"]
+    # the fake generator is unconditional: its pairs carry no label, so no label column and no label agreement
+    assert not evaluation.conditional and "label_agreement" not in evaluation.to_frame()["metric"].tolist()
+    assert "label_agreement" not in evaluation.per_example_frame()
+    assert frame.columns.tolist() == ["example", "original", "cycled", "w_mse", "perceptual_distance", "pixel_l1"]
     assert frame["example"].tolist() == [8, 9]
     assert frame["cycled"].tolist() == names[evaluation.predicted_cycled[[8, 9]]].tolist()
     np.testing.assert_allclose(frame["w_mse"], evaluation.w_mse[[8, 9]])

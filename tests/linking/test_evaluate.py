@@ -133,7 +133,7 @@ def test_to_frame_is_tidy_and_per_example_arrays_are_kept(world):
     assert list(frame.columns) == ["metric", "mean", "std", "n"]
     assert list(frame["metric"]) == ["w_mse", "w_cosine", "class_agreement", "label_agreement",
                                      "perceptual_distance", "pixel_l1", "majority_agreement", "shuffled_agreement"]
-    assert (frame["n"] == 10).all()
+    assert (frame["n"] == 10).all() and evaluation.conditional  # a class-conditional generator: labels mean something
     examples = evaluation.per_example_frame()
     assert len(examples) == 10 and "seeds" in examples.columns
     np.testing.assert_array_equal(evaluation.seeds, test_pairs.seeds)
