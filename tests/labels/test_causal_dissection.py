@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_causal_score import ChannelSegmenter
+from fake_concepts import ChannelSegmenter
 
 from linkviz.labels import causal_scores, r_directions, shuffled_labels, unit_presence
 

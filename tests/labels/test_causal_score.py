@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from fake_concepts import ChannelSegmenter
 
 from linkviz.labels import (
     SCORE_COLUMNS,
@@ -14,23 +15,6 @@ from linkviz.labels import (
     shuffled_labels,
     unit_presence,
 )
-
-CHANNELS = ("red", "green", "blue")
-
-
-class ChannelSegmenter:
-    """Concept c is where channel c is brighter than ``level`` (the fake generator paints each channel evenly)."""
-
-    labels = CHANNELS
-
-    def __init__(self, level: int = 191) -> None:
-        self.level = level
-        self.identity = f"channels>{level}"
-        self.calls = 0
-
-    def __call__(self, images: np.ndarray, w: torch.Tensor) -> np.ndarray:
-        self.calls += 1
-        return np.moveaxis(images > self.level, -1, 1)
 
 
 def test_the_channel_segmenter_is_a_concept_segmenter():
