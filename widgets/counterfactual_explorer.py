@@ -82,15 +82,17 @@ class CounterfactualExplorer(ViewWidget):
         self.example = ipw.BoundedIntText(value=0, min=0, max=0, description="example")
         self.objective = ipw.ToggleButtons(
             options=[("rendered image", "image"), ("activations (reference)", "activations")], value=objective,
-            description="score", tooltips=["classify the rendered counterfactual (robust)",
-                                           "the head's logits at r' (the Linking in Style reference)"])
+            description="score", style={"button_width": "auto"},
+            tooltips=["classify the rendered counterfactual (robust)",
+                      "the head's logits at r' (the Linking in Style reference)"])
         self.constrained = ipw.Checkbox(value=bool(constrained), description="keep realistic", indent=False,
                                         tooltip="keep the search within the generator's realistic latent range; "
                                                 "a counterfactual counts only there")
-        confidences = [("target is the top class", None), ("p(target) ≥ 0.9", 0.9), ("p(target) ≥ 0.99", 0.99)]
-        if confidence not in dict(confidences).values():
+        # 0.0 stands for "no probability asked" (a Dropdown shows the value None as no selection at all)
+        confidences = [("target is the top class", 0.0), ("p(target) ≥ 0.9", 0.9), ("p(target) ≥ 0.99", 0.99)]
+        if confidence and confidence not in dict(confidences).values():
             confidences.append((f"p(target) ≥ {confidence:g}", float(confidence)))
-        self.confidence = ipw.Dropdown(options=confidences, value=confidence, description="stop when",
+        self.confidence = ipw.Dropdown(options=confidences, value=float(confidence or 0.0), description="stop when",
                                        tooltip="stop at the decision boundary, or go on to a clear case of the "
                                                "target (a stronger, easier to see change)")
         self._set_example_range(origin)
@@ -110,7 +112,7 @@ class CounterfactualExplorer(ViewWidget):
             control.observe(self._on_change, names="value")
         self.scrubber.observe(self._on_scrub, names="value")
         super().__init__([ipw.HBox([self.origin, self.target, self.example]),
-                          ipw.HBox([self.objective, self.constrained, self.confidence]), self.status,
+                          ipw.HBox([self.objective, self.constrained]), self.confidence, self.status,
                           self.scrubber, ipw.HBox([self.image, self.probabilities, self.units],
                                                  layout=ipw.Layout(align_items="flex-start")), self.error,
                           self._export_bar()])
@@ -137,7 +139,7 @@ class CounterfactualExplorer(ViewWidget):
         self.status.value = "<i>searching…</i>"
         self._request(self.controller.compute, int(self.origin.value), int(self.target.value),
                       int(self.example.value), str(self.objective.value), bool(self.constrained.value),
-                      self.confidence.value)
+                      self.confidence.value or None)
 
     def _on_scrub(self, change: dict) -> None:
         if not self._syncing_scrubber and self.search is not None:

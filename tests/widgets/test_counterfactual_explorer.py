@@ -90,7 +90,8 @@ def test_keep_realistic_is_on_by_default_and_unticking_runs_the_reference_search
 
 
 def test_stop_when_asks_for_a_confident_target(explorer):
-    assert explorer.confidence.value is None and explorer.search.success
+    assert explorer.confidence.value == 0.0 and explorer.confidence.label == "target is the top class"
+    assert explorer.search.success and "with p ≥" not in explorer.status.value
     explorer.confidence.value = 0.99  # beyond what the fake world's search reaches
     assert explorer.worker.wait_idle(30)
     assert not explorer.search.success and explorer.search.result.reached_target[0]
