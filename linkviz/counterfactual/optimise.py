@@ -73,6 +73,23 @@ def _class_indices(classes: int | Sequence[int] | Tensor | np.ndarray, *, n_exam
     return classes.long().cpu()
 
 
+def classify_latents(generator: Generator, classifier: Classifier, w: Tensor, *, keep_images: bool = False
+                     ) -> tuple[Tensor, Tensor | None]:
+    """Render latents ``w [M, w_dim]`` (tiled to all ``num_ws``) in one pass and classify the images.
+
+    Returns
+    -------
+    logits : Tensor, shape [M, K]
+        On the CPU.
+    images : Tensor, shape [M, 3, H, W], or None
+        Float images in ``[-1, 1]`` on the CPU, if ``keep_images``.
+    """
+    with torch.no_grad():
+        batch = generator.synthesis(w[:, None, :].expand(-1, generator.num_ws, -1))
+        logits = classifier.forward_generated(batch)[0].float().cpu()
+    return logits, batch.float().cpu() if keep_images else None
+
+
 def render_and_classify(
     link: LinearLink,
     generator: Generator,
@@ -92,13 +109,12 @@ def render_and_classify(
         Float images in ``[-1, 1]`` on the CPU, if ``keep_images``.
     """
     logits, images = [], []
-    with torch.no_grad():
-        for start in range(0, r.shape[0], batch_size):
+    for start in range(0, r.shape[0], batch_size):
+        with torch.no_grad():
             w = link.to_w(r[start:start + batch_size])
-            batch = generator.synthesis(w[:, None, :].expand(-1, generator.num_ws, -1))
-            logits.append(classifier.forward_generated(batch)[0].float().cpu())
-            if keep_images:
-                images.append(batch.float().cpu())
+        batch_logits, batch_images = classify_latents(generator, classifier, w, keep_images=keep_images)
+        logits.append(batch_logits)
+        images.append(batch_images)
     return torch.cat(logits), torch.cat(images) if keep_images else None
 
 

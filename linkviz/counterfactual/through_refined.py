@@ -18,8 +18,9 @@ Every example is judged, also one whose linear search ran out of steps: the verd
 Measured on the faces world (quickstart link, 32 held-out neutral faces of seed 9, neutral -> happy, realism
 constraint): the search succeeds in 32/32 through the linear link; through inversion, 20/32 images are called happy
 with 40 inversion steps, 23/32 with 100, 29/32 with 100 when the search goes on to p(happy) >= 0.9
-(``target_probability=0.9``) and 32/32 when it goes on to 0.99, every latent within the realism threshold. On 16 of them, 40 steps without the warm
-start call 13 happy but change the face too; with it the face, pose and light stay. The smiles show as raised
+(``target_probability=0.9``) and 32/32 when it goes on to 0.99, every latent within the realism threshold. On 16
+of them, 40 steps without the warm start call 13 happy but change the face too; with it the face, pose and light
+stay. The smiles show as raised
 mouth corners and open smiles, without the linear link's darkening of the whole face.
 """
 
@@ -30,6 +31,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from linkviz.counterfactual.optimise import classify_latents
 from linkviz.counterfactual.realism import LatentRealism
 from linkviz.counterfactual.result import CounterfactualResult
 from linkviz.counterfactual.trajectory import Trajectory, path_pca
@@ -44,14 +46,10 @@ __all__ = ["render_through_refined_link"]
 def _render(generator: Generator, classifier: Classifier, w: np.ndarray, batch_size: int
             ) -> tuple[np.ndarray, np.ndarray]:
     """Images ``[M, 3, H, W]`` in [-1, 1] and class probabilities ``[M, K]`` of latents ``w [M, w_dim]``."""
-    images, probabilities = [], []
-    with torch.no_grad():
-        for start in range(0, len(w), batch_size):
-            latents = torch.as_tensor(w[start:start + batch_size], device=classifier.device)
-            batch = generator.synthesis(latents[:, None, :].expand(-1, generator.num_ws, -1))
-            probabilities.append(classifier.forward_generated(batch)[0].float().softmax(dim=1).cpu().numpy())
-            images.append(batch.float().cpu().numpy())
-    return np.concatenate(images), np.concatenate(probabilities)
+    latents = torch.as_tensor(w, device=classifier.device)
+    parts = [classify_latents(generator, classifier, part, keep_images=True) for part in latents.split(batch_size)]
+    logits, images = (torch.cat(column) for column in zip(*parts))
+    return images.numpy(), logits.softmax(dim=1).numpy()
 
 
 def render_through_refined_link(
