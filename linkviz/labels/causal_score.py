@@ -297,7 +297,8 @@ def causal_scores(
         Level of the Student-t interval over seeds.
     **options
         ``batch_size``, ``direction``, ``units_per_chunk``, ``cache_dir``, ``progress`` of
-        :func:`unit_presence`; pass ``direction="conditional"`` to check dissection or LaViSE labels.
+        :func:`unit_presence` (the default ``direction="conditional"`` is the one that checks dissection and
+        LaViSE labels).
 
     Returns
     -------
