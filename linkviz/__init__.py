@@ -5,7 +5,7 @@ layer lives in :mod:`linkviz.widgets`.
 """
 
 from linkviz.cache import CacheMismatchError, ChunkedStore, default_cache_root
-from linkviz.counterfactual import counterfactual_trajectory, find_counterfactuals
+from linkviz.counterfactual import counterfactual_trajectory, find_counterfactuals, find_minimal_counterfactuals
 from linkviz.frechet import frechet_distance
 from linkviz.hashing import hash_arguments, hash_state
 from linkviz.linking import (
@@ -93,6 +93,7 @@ __all__ = [
     "evaluate_link",
     "explore",
     "find_counterfactuals",
+    "find_minimal_counterfactuals",
     "fit_linear_link",
     "frechet_distance",
     "hash_arguments",

@@ -57,6 +57,13 @@ class CounterfactualExplorer(ViewWidget):
     confidence : float, optional
         Initial "stop when": None stops once the target is the top class (the decision boundary); a probability
         in (0, 1) goes on until the target's probability reaches it (a clearer, easier to see change).
+    method : {"gradient", "minimal"}
+        Initial search: gradient steps until the image is the target (the reference), or the smallest realistic
+        change whose image is the target with the "stop when" probability (0.5 for "top class";
+        :func:`linkviz.counterfactual.find_minimal_counterfactuals`, always realistic). On the toy world the
+        smallest change to p(tree) ≥ 0.99 is what shows the planted sky shortcut.
+    minimal_steps : int
+        Steps of the smallest-change search.
 
     Attributes
     ----------
@@ -69,9 +76,11 @@ class CounterfactualExplorer(ViewWidget):
     def __init__(self, linked: LinkedModel, *, max_steps: int = 500, n_alphas: int = 13, top_k: int = 5,
                  lr: float = 0.5, seed: int = 0, origin: int | None = None, target: int | None = None,
                  example: int = 0, objective: str = "image", spacing: str = "refined",
-                 constrained: bool = True, confidence: float | None = None) -> None:
+                 constrained: bool = True, confidence: float | None = None, method: str = "gradient",
+                 minimal_steps: int = 100) -> None:
         self.controller = CounterfactualExploring(linked, max_steps=max_steps, n_alphas=n_alphas, top_k=top_k,
-                                                  lr=lr, seed=seed, spacing=spacing, constrained=constrained)
+                                                  lr=lr, seed=seed, spacing=spacing, constrained=constrained,
+                                                  minimal_steps=minimal_steps)
         self.linked = linked
         self.options, self.n_alphas, self.top_k = self.controller.options, n_alphas, self.controller.top_k
         origin = self.controller.default_classes()[0] if origin is None else int(origin)
@@ -95,6 +104,12 @@ class CounterfactualExplorer(ViewWidget):
         self.confidence = ipw.Dropdown(options=confidences, value=float(confidence or 0.0), description="stop when",
                                        tooltip="stop at the decision boundary, or go on to a clear case of the "
                                                "target (a stronger, easier to see change)")
+        self.method = ipw.ToggleButtons(
+            options=[("steps to the target (reference)", "gradient"), ("smallest change", "minimal")],
+            value=method, description="search", style={"button_width": "auto"},
+            tooltips=["gradient steps until the image is the target (Linking in Style)",
+                      "the closest realistic counterfactual in the generator's latent metric"])
+        self.constrained.disabled = method == "minimal"  # the smallest-change search is always realistic
         self._set_example_range(origin)
         self.example.value = example
         self.scrubber = ipw.IntSlider(value=0, min=0, max=n_alphas - 1, description="alpha step")
@@ -108,16 +123,20 @@ class CounterfactualExplorer(ViewWidget):
         self._syncing_example = False  # main thread: origin change clamps the example
         self._syncing_scrubber = False  # worker thread: a new search moves the scrubber to its end
         self.origin.observe(self._on_origin, names="value")
-        for control in (self.origin, self.target, self.example, self.objective, self.constrained, self.confidence):
+        self.method.observe(self._on_method, names="value")
+        for control in (self.origin, self.target, self.example, self.objective, self.constrained, self.confidence,
+                        self.method):
             control.observe(self._on_change, names="value")
         self.scrubber.observe(self._on_scrub, names="value")
         super().__init__([ipw.HBox([self.origin, self.target, self.example]),
-                          ipw.HBox([self.objective, self.constrained]), self.confidence, self.status,
+                          ipw.HBox([self.objective, self.constrained]), self.method, self.confidence,
+                          self.status,
                           self.scrubber, ipw.HBox([self.image, self.probabilities, self.units],
                                                  layout=ipw.Layout(align_items="flex-start")), self.error,
                           self._export_bar()])
         try:
-            self._show(self.controller.compute(origin, target, example, objective, bool(constrained), confidence))
+            self._show(self.controller.compute(origin, target, example, objective, bool(constrained), confidence,
+                                               method))
         except (ValueError, IndexError) as error:
             self._show_error(error)
 
@@ -139,7 +158,10 @@ class CounterfactualExplorer(ViewWidget):
         self.status.value = "<i>searching…</i>"
         self._request(self.controller.compute, int(self.origin.value), int(self.target.value),
                       int(self.example.value), str(self.objective.value), bool(self.constrained.value),
-                      self.confidence.value or None)
+                      self.confidence.value or None, str(self.method.value))
+
+    def _on_method(self, change: dict) -> None:
+        self.constrained.disabled = change["new"] == "minimal"
 
     def _on_scrub(self, change: dict) -> None:
         if not self._syncing_scrubber and self.search is not None:

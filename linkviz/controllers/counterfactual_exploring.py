@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from linkviz.controllers.view import GridView
+from linkviz.counterfactual.minimal import find_minimal_counterfactuals
 from linkviz.counterfactual.optimise import CounterfactualResult, find_counterfactuals
 from linkviz.counterfactual.realism import LatentRealism, fit_latent_realism
 from linkviz.counterfactual.trajectory import (
@@ -32,6 +33,7 @@ TILE_PIXELS = 160
 BAR_PIXELS = 160
 Objective = Literal["image", "activations"]
 Spacing = Literal["refined", "uniform"]
+Search = Literal["gradient", "minimal"]
 OFF_COLOUR = "#b2182b"
 
 
@@ -215,6 +217,8 @@ class CounterfactualExploring:
         The generator's latent distribution; default fitted on ``linked.pairs.w`` with ``realism_quantile``.
     constrained : bool
         Default of :meth:`compute`: keep the search realistic (True) or search as the reference (False).
+    minimal_steps : int
+        Steps of the smallest-change search (:func:`linkviz.counterfactual.find_minimal_counterfactuals`).
 
     Attributes
     ----------
@@ -224,7 +228,7 @@ class CounterfactualExploring:
 
     def __init__(self, linked: LinkedModel, *, max_steps: int = 500, n_alphas: int = 13, top_k: int = 5,
                  lr: float = 0.5, seed: int = 0, spacing: Spacing = "refined", realism_quantile: float = 0.99,
-                 realism: LatentRealism | None = None, constrained: bool = True) -> None:
+                 realism: LatentRealism | None = None, constrained: bool = True, minimal_steps: int = 100) -> None:
         if n_alphas < 2:
             raise ValueError(f"n_alphas must be at least 2, got {n_alphas}")
         if spacing not in ("refined", "uniform"):
@@ -237,6 +241,7 @@ class CounterfactualExploring:
         self.realism: LatentRealism = (fit_latent_realism(linked.pairs.w, quantile=realism_quantile, seed=seed)
                                        if realism is None else realism)
         self.constrained = bool(constrained)
+        self.minimal_steps = int(minimal_steps)
 
     def default_classes(self) -> tuple[int, int]:
         """The class with most base examples and the class after it."""
@@ -257,13 +262,17 @@ class CounterfactualExploring:
         return int(rows[example])
 
     def compute(self, origin: int, target: int, example: int, objective: Objective = "image",
-                constrained: bool | None = None, confidence: float | None = None) -> CounterfactualView:
+                constrained: bool | None = None, confidence: float | None = None, search: Search = "gradient"
+                ) -> CounterfactualView:
         """Search the counterfactual of the origin's ``example``-th base example; the view at the path's end.
 
-        ``constrained`` (default: the controller's) keeps the search within the generator's realistic range.
-        ``confidence`` in ``(0, 1)`` goes on until the target's probability reaches it (a clear case of the
-        target rather than the decision boundary; :func:`find_counterfactuals`'s ``target_probability``); None
-        stops as soon as the target is the top class.
+        ``search="gradient"`` steps along the gradient until the image is the target (the reference,
+        :func:`find_counterfactuals`): ``constrained`` (default: the controller's) keeps it within the generator's
+        realistic range, and ``confidence`` in ``(0, 1)`` goes on until the target's probability reaches it (a
+        clear case of the target rather than the decision boundary); None stops as soon as the target is the top
+        class. ``search="minimal"`` finds the smallest realistic change whose image is the target with probability
+        ``confidence`` (None: 0.5) (:func:`find_minimal_counterfactuals`; always realistic, ``constrained`` is
+        ignored): on the toy world it is the one that shows the planted sky shortcut.
 
         Raises
         ------
@@ -275,14 +284,24 @@ class CounterfactualExploring:
         origin, target, example = int(origin), int(target), int(example)
         constrained = self.constrained if constrained is None else bool(constrained)
         r = self.linked.pairs.r[self._row(origin, example)][None]
-        result = find_counterfactuals(self.linked.link, self.linked.generator, self.linked.classifier, r,
-                                      origin=origin, target=target, device=self.linked.device, progress=False,
-                                      objective=objective, realism=self.realism if constrained else None,
-                                      target_probability=confidence, **self.options)
-        return self.path(origin, target, example, result, objective=objective, confidence=confidence)
+        models = (self.linked.link, self.linked.generator, self.linked.classifier, r)
+        if search == "minimal":
+            result = find_minimal_counterfactuals(*models, origin=origin, target=target, realism=self.realism,
+                                                  target_probability=0.5 if confidence is None else confidence,
+                                                  steps=self.minimal_steps, objective=objective,
+                                                  device=self.linked.device, progress=False)
+        elif search == "gradient":
+            result = find_counterfactuals(*models, origin=origin, target=target, device=self.linked.device,
+                                          progress=False, objective=objective,
+                                          realism=self.realism if constrained else None,
+                                          target_probability=confidence, **self.options)
+        else:
+            raise ValueError(f"search must be 'gradient' or 'minimal'; got {search!r}")
+        return self.path(origin, target, example, result, objective=objective, confidence=confidence, search=search)
 
     def path(self, origin: int, target: int, example: int, result: CounterfactualResult, *,
-             objective: Objective = "image", confidence: float | None = None) -> CounterfactualView:
+             objective: Objective = "image", confidence: float | None = None, search: Search = "gradient"
+             ) -> CounterfactualView:
         """The view of a shift of the origin's ``example``-th base example: its path, at the path's end.
 
         Parameters
@@ -294,6 +313,8 @@ class CounterfactualExploring:
             The score the search used (shown, not used).
         confidence : float, optional
             The target probability the search went on to (shown in the status line).
+        search : {"gradient", "minimal"}
+            Which search made ``result`` (shown in the status line).
 
         The search counts as constrained when ``result`` records latent distances (a search with ``realism``).
         """
@@ -318,7 +339,7 @@ class CounterfactualExploring:
                                   latent_distance=distance, realism_threshold=self.realism.threshold,
                                   realism_quantile=self.realism.quantile, constrained=constrained,
                                   caption_html=self._status(origin, target, example, row, result, confidence)
-                                  + " " + self._realism_status(trajectory.alphas, distance, constrained))
+                                  + " " + self._realism_status(trajectory.alphas, distance, constrained, search))
         return view.at_step(len(trajectory.alphas) - 1)
 
     def _status(self, origin: int, target: int, example: int, row: int, result: CounterfactualResult,
@@ -340,20 +361,26 @@ class CounterfactualExploring:
             outcome = f"did <b>not</b> reach {html.escape(names[target])} in {steps} (showing the path anyway)"
         return f"Base example {row} ({html.escape(names[origin])} #{example}): {outcome}."
 
-    def _realism_status(self, alphas: np.ndarray, distance: np.ndarray, constrained: bool) -> str:
+    def _realism_status(self, alphas: np.ndarray, distance: np.ndarray, constrained: bool,
+                        search: Search = "gradient") -> str:
         """How the search was kept realistic, and which points of the path left the generator's realistic range."""
         threshold, quantile = self.realism.threshold, self.realism.quantile
         rule = (f"latent Mahalanobis distance &gt; {threshold:.1f}, the {100 * quantile:g}th percentile of "
                 "held-out base latents")
-        search = ("Constrained search: kept within the generator's realistic range, and a success only there. "
-                  if constrained else "Unconstrained search (the reference): free to leave the generator's range. ")
+        if search == "minimal":
+            how = ("Smallest-change search: the closest counterfactual in the generator's latent metric, a "
+                   "success only within its realistic range. ")
+        elif constrained:
+            how = "Constrained search: kept within the generator's realistic range, and a success only there. "
+        else:
+            how = "Unconstrained search (the reference): free to leave the generator's range. "
         off = distance > threshold
         if not off.any():
-            return (f"{search}The whole path stays within the generator's realistic range "
+            return (f"{how}The whole path stays within the generator's realistic range "
                     f"({rule.replace('&gt;', '≤')}).")
         first = int(np.argmax(off))
         where = (f"from alpha = {alphas[first]:.2f} on" if off[first:].all() else
                  "at alpha = " + ", ".join(f"{alpha:.2f}" for alpha in alphas[off]))
-        return (f'{search}<span style="color:{OFF_COLOUR}">⚠ {_count(int(off.sum()), "point")} of {len(alphas)} '
+        return (f'{how}<span style="color:{OFF_COLOUR}">⚠ {_count(int(off.sum()), "point")} of {len(alphas)} '
                 f"{where} left the generator's realistic range</span> ({rule}): there the classifier judges "
                 "images unlike any the generator makes.")

@@ -32,7 +32,8 @@ reaches it (not merely once the target is the argmax). Both default to the refer
 neither makes mushroom -> tree counterfactuals paint the planted sky background in most examples (measured 3-6 of
 24 in the band with both, 2-4 without; a mushroom given a sky background by the generator's own mapping is a
 realistic tree at p = 1.0, so the shortcut is reachable, but the gradient path from the original does not lead
-there).
+there). :func:`~linkviz.counterfactual.find_minimal_counterfactuals` asks for the smallest such change instead and
+finds it in most examples.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from linkviz.counterfactual.constraint import project_inside, realism_penalty, realism_preconditioner
+from linkviz.counterfactual.inputs import check_search
 from linkviz.counterfactual.realism import LatentRealism
 from linkviz.counterfactual.result import CounterfactualResult
 from linkviz.linking.link import LinearLink, check_activations
@@ -54,23 +56,6 @@ from linkviz.models.classifier import Classifier
 from linkviz.models.generator import Generator
 
 __all__ = ["CounterfactualResult", "counterfactual_loss", "find_counterfactuals"]
-
-
-def _class_indices(classes: int | Sequence[int] | Tensor | np.ndarray, *, n_examples: int, n_classes: int,
-                   name: str) -> Tensor:
-    """Class indices as a long tensor [N] (a scalar is repeated); IndexError if outside ``[0, K)``."""
-    classes = torch.as_tensor(classes)
-    if classes.is_floating_point() or classes.is_complex() or classes.dtype == torch.bool:
-        raise TypeError(f"{name} must be integer class indices; got dtype {classes.dtype}")
-    if classes.ndim == 0:
-        classes = classes.expand(n_examples)
-    if tuple(classes.shape) != (n_examples,):
-        raise ValueError(f"{name} must be an int or have shape [N={n_examples}]; got {list(classes.shape)}")
-    bad = sorted({int(c) for c in classes if not 0 <= int(c) < n_classes})
-    if bad:
-        raise IndexError(f"{name} classes {bad} out of range for a classifier with K={n_classes} classes "
-                         f"(valid: 0..{n_classes - 1})")
-    return classes.long().cpu()
 
 
 def classify_latents(generator: Generator, classifier: Classifier, w: Tensor, *, keep_images: bool = False
@@ -116,6 +101,21 @@ def render_and_classify(
         logits.append(batch_logits)
         images.append(batch_images)
     return torch.cat(logits), torch.cat(images) if keep_images else None
+
+
+def counterfactual_logits(link: LinearLink, classifier: Classifier, r_shifted: Tensor, *,
+                          generator: Generator | None = None) -> Tensor:
+    """Differentiable logits ``[N, K]`` of counterfactual activations ``r_shifted [N, D]``, on their device.
+
+    Those of the classifier's head at ``r_shifted`` (the reference's "activations" objective) or, with a
+    ``generator``, those of the image rendered from the linked latent (the "image" objective: gradients flow
+    through the generator and the whole classifier).
+    """
+    if generator is None:
+        return classifier.logits_from_penultimate(r_shifted, grad=True).to(r_shifted.device)
+    w = link.to_w(r_shifted)
+    images = generator.synthesis(w[:, None, :].expand(-1, generator.num_ws, -1))
+    return classifier.forward_generated(images, grad=True)[0].to(r_shifted.device)
 
 
 def counterfactual_loss(
@@ -164,12 +164,7 @@ def counterfactual_loss(
     Tensor, shape [N]
     """
     r_shifted = classifier.spec.clip_penultimate(r - shift)
-    if generator is None:
-        logits = classifier.logits_from_penultimate(r_shifted, grad=True).to(r.device)
-    else:
-        w = link.to_w(r_shifted)
-        images = generator.synthesis(w[:, None, :].expand(-1, generator.num_ws, -1))
-        logits = classifier.forward_generated(images, grad=True)[0].to(r.device)
+    logits = counterfactual_logits(link, classifier, r_shifted, generator=generator)
     rows = torch.arange(r.shape[0], device=r.device)
     w_shifted = link.to_w(r_shifted)
     cosine = F.cosine_similarity(link.to_w(r), w_shifted, dim=1)
@@ -295,22 +290,12 @@ def find_counterfactuals(
     IndexError
         If a class index is out of range.
     """
-    r = check_activations(r, link, device)
-    classifier.spec.check_penultimate(r)
-    n_examples, n_classes = r.shape[0], len(classifier.spec.class_names)
-    origin = _class_indices(origin, n_examples=n_examples, n_classes=n_classes, name="origin")
-    target = _class_indices(target, n_examples=n_examples, n_classes=n_classes, name="target")
-    same = torch.nonzero(origin == target).flatten().tolist()
-    if same:
-        raise ValueError(f"target equals origin for examples {same}; a counterfactual needs another class")
-    if objective not in ("activations", "image"):
-        raise ValueError(f"objective must be 'activations' or 'image'; got {objective!r}")
+    r, origin, target = check_search(link, classifier, r, origin=origin, target=target, objective=objective,
+                                     realism=realism, device=device)
+    n_examples = r.shape[0]
     if max_steps < 1 or check_every < 1 or batch_size < 1:
         raise ValueError(f"max_steps, check_every and batch_size must be positive; got {max_steps}, "
                          f"{check_every}, {batch_size}")
-    if realism is not None and realism.w_dim != link.w_dim:
-        raise ValueError(f"realism models latents of size {realism.w_dim} but the link makes w of size "
-                         f"{link.w_dim}; fit it on this generator's latents (e.g. linked.pairs.w)")
     if realism_weight < 0:
         raise ValueError(f"realism_weight must be non-negative; got {realism_weight}")
     if target_probability is not None and not 0.0 < target_probability < 1.0:

@@ -173,3 +173,12 @@ def test_a_confident_search_asks_for_the_target_probability_and_says_so(explorin
     assert not unreachable.success and unreachable.result.reached_target[0]
     assert unreachable.result.target_probability[0] < 0.99
     assert "made green the top class but not with p ≥ 0.99" in unreachable.caption_html
+
+
+def test_the_smallest_change_search_reaches_the_asked_probability(exploring):
+    view = exploring.compute(0, 1, 0, confidence=0.6, search="minimal")
+    assert view.success and view.constrained and view.result.realistic[0]
+    assert view.result.target_probability[0] >= 0.6 - 1e-4 and view.trajectory.predicted[0, -1] == 1
+    assert "Smallest-change search" in view.caption and "with p ≥ 0.6" in view.caption
+    with pytest.raises(ValueError, match="search must be"):
+        exploring.compute(0, 1, 0, search="random")

@@ -96,3 +96,17 @@ def test_stop_when_asks_for_a_confident_target(explorer):
     assert explorer.worker.wait_idle(30)
     assert not explorer.search.success and explorer.search.result.reached_target[0]
     assert "not with p ≥ 0.99" in explorer.status.value and explorer.error.value == ""
+
+
+def test_the_smallest_change_search_is_a_realistic_success(explorer):
+    assert not explorer.constrained.disabled
+    explorer.method.value = "minimal"
+    assert explorer.worker.wait_idle(60)
+    minimal = explorer.search
+    assert explorer.constrained.disabled and explorer.error.value == ""
+    assert minimal.success and minimal.result.realistic[0] and minimal.trajectory.predicted[0, -1] == 1
+    assert "Smallest-change search" in explorer.status.value and "reached <b>green</b>" in explorer.status.value
+    assert minimal.result.target_probability[0] >= 0.5 - 1e-4  # "top class" asks the smallest change for p >= 0.5
+    explorer.method.value = "gradient"
+    assert explorer.worker.wait_idle(30)
+    assert not explorer.constrained.disabled and "Constrained search" in explorer.status.value

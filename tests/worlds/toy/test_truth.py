@@ -149,6 +149,16 @@ def test_counterfactuals_move_the_background_toward_and_away_from_the_shortcut_h
     assert "hue_distance" in set(report.concepts["metric"])
 
 
+def test_the_minimal_search_moves_the_background_toward_the_shortcut_hue_too(fake_linked):
+    report = shortcut_rediscovery(fake_linked, None, shortcut_class="blue", band=(200.0, 260.0),
+                                  examples_per_class=2, max_steps=200, border=2, search="minimal",
+                                  target_probability=0.6)
+    examples = report.to_frame()
+    assert examples["success"].all() and report.moved_rate("toward") == 1.0 and report.moved_rate("away") == 1.0
+    with pytest.raises(ValueError, match="search must be"):
+        shortcut_rediscovery(fake_linked, None, shortcut_class="blue", search="random")
+
+
 def test_without_a_segmenter_the_border_ring_is_the_background(fake_linked):
     report = shortcut_rediscovery(fake_linked, None, shortcut_class="blue", band=(200.0, 260.0),
                                   examples_per_class=1, max_steps=200, border=2)
