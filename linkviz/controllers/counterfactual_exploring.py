@@ -338,14 +338,15 @@ class CounterfactualExploring:
                                   top_units=top_shifted_units(result.shift, self.top_k)[0], step=0,
                                   latent_distance=distance, realism_threshold=self.realism.threshold,
                                   realism_quantile=self.realism.quantile, constrained=constrained,
-                                  caption_html=self._status(origin, target, example, row, result, confidence)
+                                  caption_html=self._status(origin, target, example, row, result, confidence, search)
                                   + " " + self._realism_status(trajectory.alphas, distance, constrained, search))
         return view.at_step(len(trajectory.alphas) - 1)
 
     def _status(self, origin: int, target: int, example: int, row: int, result: CounterfactualResult,
-                confidence: float | None = None) -> str:
+                confidence: float | None = None, search: Search = "gradient") -> str:
         names = self.class_names
-        steps = _count(int(result.steps[0]), "step")
+        steps = (f"{self.minimal_steps} steps (the smallest change found at step {int(result.steps[0])})"
+                 if search == "minimal" and result.success[0] else _count(int(result.steps[0]), "step"))
         realistic = ", within the generator's realistic range" if result.latent_distance is not None else ""
         clearly = "" if confidence is None else f" with p ≥ {confidence:g}"
         if result.success[0]:

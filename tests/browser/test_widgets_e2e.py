@@ -168,6 +168,10 @@ def test_counterfactual_scrubber(page, tmp_path):
     expect(area).to_contain_text("alpha = 0.00")
     changed(image, src, pixels)
     shoot(page, "counterfactual_explorer", tmp_path / "counterfactual_start.png")
+    area.get_by_role("button", name="smallest change").click()  # the closest realistic counterfactual
+    expect(area).to_contain_text("Smallest-change search")
+    expect(area.get_by_role("checkbox", name="keep realistic")).to_be_disabled()  # always realistic
+    shoot(page, "counterfactual_explorer", tmp_path / "counterfactual_minimal.png")
 
 
 def shows_colour(png: bytes, rgb: tuple[int, int, int], *, tolerance: int = 12, pixels: int = 6) -> bool:

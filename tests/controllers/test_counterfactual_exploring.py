@@ -180,5 +180,6 @@ def test_the_smallest_change_search_reaches_the_asked_probability(exploring):
     assert view.success and view.constrained and view.result.realistic[0]
     assert view.result.target_probability[0] >= 0.6 - 1e-4 and view.trajectory.predicted[0, -1] == 1
     assert "Smallest-change search" in view.caption and "with p ≥ 0.6" in view.caption
+    assert f"the smallest change found at step {view.result.steps[0]})" in view.caption
     with pytest.raises(ValueError, match="search must be"):
         exploring.compute(0, 1, 0, search="random")
