@@ -14,6 +14,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..dissection.probe_dataset import ProbeDataset
+from ..hashing import hash_state
 from ..models.classifier import Classifier, ClassifierSpec, unwrap_classifier
 from ..models.hooks import resolve_module
 from ..models.modules import module_device
@@ -138,6 +139,18 @@ def _head_of(explainer: TrainedExplainer | ExplainerHead, layer: str | None) -> 
     return explainer, layer
 
 
+def _check_classifier(explainer: TrainedExplainer | ExplainerHead, module: nn.Module) -> None:
+    """ValueError if ``explainer`` records the hash of another classifier than ``module``."""
+    if not isinstance(explainer, TrainedExplainer) or explainer.classifier_hash is None:
+        return
+    found = hash_state(module)
+    if found != explainer.classifier_hash:
+        raise ValueError(f"the explainer was trained on another classifier (weights hash "
+                         f"{explainer.classifier_hash}, this one {found}); its words would describe that one's "
+                         "units. Train an explainer for this classifier, or pass explainer.head with layer= to use "
+                         "the head anyway")
+
+
 def _image_max(module: nn.Module, layer: str, images: np.ndarray, *, spec: ClassifierSpec | None,
                device: torch.device, batch_size: int, progress: bool) -> np.ndarray:
     maxima = []
@@ -232,6 +245,7 @@ def explain_units(model: nn.Module | Classifier, explainer: TrainedExplainer | E
     """
     head, layer = _head_of(explainer, layer)
     module, spec = unwrap_classifier(model, spec)
+    _check_classifier(explainer, module)
     resolve_module(module, layer)
     if head.embedding_dim != space.dim:
         raise ValueError(f"the explainer predicts {head.embedding_dim}-d vectors, but space {space.name!r} is "

@@ -78,6 +78,9 @@ class TrainedExplainer:
     seed : int
     settings : dict
         The training options (epochs, learning rate, BatchNorm mode, ...), saved with the weights.
+    classifier_hash : str or None
+        :func:`linkviz.hash_state` of the classifier it was trained on; :func:`~linkviz.lavise.explain_units`
+        refuses another classifier. None for explainers saved before it was recorded (not checked).
     """
 
     head: ExplainerHead
@@ -91,6 +94,7 @@ class TrainedExplainer:
     n_samples: int = 0
     seed: int = 0
     settings: dict = field(default_factory=dict)
+    classifier_hash: str | None = None
 
     def __repr__(self) -> str:
         return (f"TrainedExplainer(layer={self.layer!r}, {self.head.in_channels} -> {self.head.embedding_dim} "
@@ -107,7 +111,7 @@ class TrainedExplainer:
                   "concepts": list(self.concepts), "label_words": list(self.label_words),
                   "train_loss": list(self.train_loss), "val_loss": list(self.val_loss),
                   "best_epoch": self.best_epoch, "n_samples": self.n_samples, "seed": self.seed,
-                  "settings": self.settings}
+                  "settings": self.settings, "classifier_hash": self.classifier_hash}
         state = {name: tensor.detach().cpu().contiguous() for name, tensor in self.head.state_dict().items()}
         write_atomically(path, save(state, metadata={"lavise": json.dumps(record)}))
         return path
@@ -141,4 +145,5 @@ def load_explainer(path: str | Path, *, device: str | torch.device = "cpu") -> T
         concepts=tuple(record["concepts"]), label_words=tuple(record["label_words"]),
         train_loss=tuple(record["train_loss"]), val_loss=tuple(record["val_loss"]), best_epoch=record["best_epoch"],
         n_samples=record["n_samples"], seed=record["seed"], settings=record["settings"],
+        classifier_hash=record.get("classifier_hash"),
     )

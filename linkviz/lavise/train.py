@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..dissection.probe_dataset import ProbeDataset
+from ..hashing import hash_state
 from ..minibatch_training import fit_minibatches
 from ..models.classifier import Classifier, ClassifierSpec, unwrap_classifier
 from ..models.hooks import resolve_module
@@ -309,7 +310,8 @@ def train_explainer(model: nn.Module | Classifier, layer: str, probe: ProbeDatas
                 "n_dropped_regions": regions.n_dropped}
     return TrainedExplainer(head=head.eval(), layer=layer, space_name=space.name, concepts=regions.concepts,
                             label_words=regions.label_words, train_loss=tuple(train_loss), val_loss=tuple(val_loss),
-                            best_epoch=best_epoch, n_samples=n, seed=seed, settings=settings)
+                            best_epoch=best_epoch, n_samples=n, seed=seed, settings=settings,
+                            classifier_hash=hash_state(module))
 
 
 def _restrict(regions: RegionFeatures, space: SemanticSpace, concepts: Sequence[str], *,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
+import torch
 from planted_colours import COLOURS, make_planted_model, make_planted_probe, make_planted_space
 
+from linkviz import hash_state
 from linkviz.dissection import dissect
 from linkviz.lavise import (
     ExplainerHead,
@@ -13,6 +17,7 @@ from linkviz.lavise import (
     evaluate_recall,
     explain_units,
     ground_truth,
+    load_explainer,
     recall_at_s,
     split_concepts,
     top_images,
@@ -114,6 +119,19 @@ def test_planted_world_end_to_end(world, attention):
     truncated = explain_units(model, explainer, probe, space, p=8, vote="truncated", image_max=dissection.image_max,
                               progress=False)
     assert truncated.to_frame().empty and truncated.valid.all()
+
+
+def test_an_explainer_refuses_another_classifier_and_its_saved_copy_remembers_which(world, tmp_path):
+    model, probe, space, dissection, explainer = world
+    assert explainer.classifier_hash == hash_state(model)
+    assert load_explainer(explainer.save(tmp_path / "e.safetensors")).classifier_hash == explainer.classifier_hash
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        next(other.parameters()).mul_(-1.0)  # another classifier of the same layout
+    with pytest.raises(ValueError, match="trained on another classifier"):
+        explain_units(other, explainer, probe, space, p=8, s=2, image_max=dissection.image_max, progress=False)
+    # the bare head is the explicit way to use it anyway
+    explain_units(other, explainer.head, probe, space, layer="2", p=8, s=2, progress=False)
 
 
 def test_held_out_colour_is_recovered(world):
