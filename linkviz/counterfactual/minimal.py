@@ -148,8 +148,8 @@ def find_minimal_counterfactuals(
     Returns
     -------
     CounterfactualResult
-        ``shift`` is the smallest successful shift (the last one where none succeeded), ``steps`` the step it was found at
-        (``steps`` for failures); ``predicted``, ``target_probability`` and ``latent_distance`` describe the
+        ``shift`` is the smallest successful shift (the last one where none succeeded), ``steps`` the step it was
+        found at (``steps`` for failures); ``predicted``, ``target_probability`` and ``latent_distance`` describe the
         returned shift's counterfactual.
 
     Raises
@@ -191,10 +191,10 @@ def find_minimal_counterfactuals(
             v.grad = gradient
             optimiser.step()
             current = v.detach()
-            logits, _ = render_and_classify(link, generator, classifier, clip(r - current @ root),
-                                            batch_size=batch_size)
+            r_new = clip(r - current @ root)
+            logits, _ = render_and_classify(link, generator, classifier, r_new, batch_size=batch_size)
             with torch.no_grad():
-                distance = realism.distance_tensor(link.to_w(clip(r - current @ root)).double()).cpu()
+                distance = realism.distance_tensor(link.to_w(r_new).double()).cpu()
             cost = (current ** 2).sum(dim=1).cpu()
             better = ((logits.argmax(dim=1) == target) & (target_log_odds(logits, target) >= log_odds)
                       & (distance <= realism.threshold) & (cost < best_cost))
