@@ -226,15 +226,16 @@ def shortcut_rediscovery(
     tolerance : float
         Degrees the band distance must fall (toward) or rise (away) for ``moved``.
     seed : int
-        Seed of the counterfactuals' initial shifts.
+        Seed of the reference search's initial shifts, and of the folds of the minimal search's default realism
+        model (the minimal search itself starts from the original, without randomness).
     device : str or torch.device
     progress : bool
     search : {"gradient", "minimal"}
         :func:`~linkviz.counterfactual.find_counterfactuals` (the reference: gradient steps until the image is
         the target) or :func:`~linkviz.counterfactual.find_minimal_counterfactuals` (the smallest realistic change
         that makes the classifier sure of the target; the realism model defaults to one fitted on
-        ``linked.pairs.w``, ``max_steps`` is its number of steps, ``seed`` is unused). The minimal search is the one
-        that shows the toy world's shortcut in most examples (see the module docstring).
+        ``linked.pairs.w``, ``max_steps`` is its number of steps). The minimal search is the one that shows the
+        toy world's shortcut in most examples (see the module docstring).
     **counterfactual_options
         Passed to the search function (``lr``, ``check_every``, ``realism``, ``target_probability``, ...).
 
@@ -251,7 +252,7 @@ def shortcut_rediscovery(
     r = torch.as_tensor(linked.pairs.r[rows])
     models = (linked.link, linked.generator, linked.classifier, r)
     if search == "minimal":
-        options = {"realism": fit_latent_realism(linked.pairs.w, seed=0), **counterfactual_options}
+        options = {"realism": fit_latent_realism(linked.pairs.w, seed=seed), **counterfactual_options}
         result = find_minimal_counterfactuals(*models, origin=origins, target=targets, steps=max_steps, device=device,
                                               progress=progress, **options)
     elif search == "gradient":
